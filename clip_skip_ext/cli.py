@@ -1,0 +1,90 @@
+"""Command-line tools that work without a WebUI.
+
+    python -m clip_skip_ext schedule "2@40%, 1" --steps 20 [--json]
+    python -m clip_skip_ext translate 2 --family sdxl --from comfyui --to a1111 [--json]
+
+Errors go to stderr with exit status 2, like argparse's own usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from clip_skip_ext import __version__, conventions
+from clip_skip_ext.schedule import ScheduleError, format_value, parse
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a step count (a whole number of at least 1)")
+    return value
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    values = parse(args.spec).values(args.steps)
+    if args.json:
+        print(json.dumps([int(v) if v == int(v) else v for v in values]))
+    else:
+        print(" ".join(format_value(v) for v in values))
+    return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    result = conventions.translate(args.value, args.family, args.source, args.target)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "value": args.value,
+                    "family": args.family,
+                    "from": args.source,
+                    "to": args.target,
+                    "result": result,
+                }
+            )
+        )
+        return 0
+    if result is None:
+        source = conventions.describe(args.value, args.family, args.source)
+        print(f"no equivalent on {conventions.HOST_NAMES[args.target]}: {source}")
+        return 1
+    print(format_value(result))
+    print(conventions.describe(result, args.family, args.target), file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m clip_skip_ext", description="Clip Skip Control tools.")
+    parser.add_argument("--version", action="version", version=f"Clip Skip Control {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    schedule = commands.add_parser("schedule", help="print the clip skip of every sampling step")
+    schedule.add_argument("spec", help='a value or schedule, e.g. "2", "1.5", "2@40%%, 1" or "9,7,4,3,2"')
+    schedule.add_argument("--steps", type=_positive, required=True, help="number of sampling steps")
+    schedule.add_argument("--json", action="store_true", help="print a JSON list")
+    schedule.set_defaults(run=_schedule)
+
+    translate = commands.add_parser("translate", help="the same layers in another host's numbering")
+    translate.add_argument("value", type=float, help="the clip skip value in the source numbering")
+    translate.add_argument("--family", choices=conventions.FAMILIES, required=True)
+    translate.add_argument("--from", dest="source", choices=conventions.HOSTS, required=True)
+    translate.add_argument("--to", dest="target", choices=conventions.HOSTS, required=True)
+    translate.add_argument("--json", action="store_true", help="print a JSON object")
+    translate.set_defaults(run=_translate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ScheduleError, conventions.ConventionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
