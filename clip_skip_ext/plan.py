@@ -1,0 +1,132 @@
+"""Which schedule each prompt of a generation gets, and where it comes from.
+
+Precedence, highest first (DESIGN.md §1): a ``<clipskip:…>`` directive in the prompt, an XYZ axis
+value, the panel (when enabled), Auto mode, the checkpoint default, the host's own Clip skip.
+Within one source the "same as" rules of ``Settings`` apply: the negative prompt follows the
+positive one, the hires pass follows the first pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from clip_skip_ext import conventions
+from clip_skip_ext.params import Settings
+from clip_skip_ext.schedule import Schedule, parse
+
+# For each field: the directive it reads (positive or negative prompt), then the settings fields
+# tried in order, then the field whose choice it falls back to.
+_CHAINS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+    "positive": ("positive", ("positive",), None),
+    "negative": ("negative", ("negative",), "positive"),
+    "hires_positive": ("hires_positive", ("hires_positive",), "positive"),
+    "hires_negative": ("hires_negative", ("hires_negative", "negative"), "hires_positive"),
+}
+FIELDS = tuple(_CHAINS)
+
+
+@dataclass(frozen=True)
+class Choice:
+    schedule: Schedule | None  # None: leave the host alone
+    source: str  # "prompt", "xyz", "panel", "auto", "checkpoint" or "host"
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str) -> Schedule:
+    return parse(text)
+
+
+@dataclass
+class Plan:
+    """The choices of one generation. Directives are indexed like the job's prompts; the hires
+    lists default to the first pass's (the hires prompt is the prompt unless set on its own)."""
+
+    settings: Settings = field(default_factory=Settings)
+    xyz: frozenset[str] = frozenset()
+    positive_directives: Sequence[Schedule | None] = ()
+    negative_directives: Sequence[Schedule | None] = ()
+    hires_positive_directives: Sequence[Schedule | None] | None = None
+    hires_negative_directives: Sequence[Schedule | None] | None = None
+
+    def _directives(self, kind: str) -> Sequence[Schedule | None]:
+        found = getattr(self, f"{kind}_directives")
+        return getattr(self, f"{kind.removeprefix('hires_')}_directives") if found is None else found
+
+    def _set_here(self, name: str) -> str:
+        value = getattr(self.settings, name)
+        return value if (self.settings.enabled or name in self.xyz) else ""
+
+    def choose(self, name: str, index: int) -> Choice:
+        """The schedule for ``name`` (one of ``FIELDS``) of the job's prompt number ``index``."""
+        kind, names, fallback = _CHAINS[name]
+        directives = self._directives(kind)
+        if index < len(directives) and directives[index] is not None:
+            return Choice(directives[index], "prompt")
+        for candidate in names:
+            text = self._set_here(candidate)
+            if text:
+                return Choice(_parsed(text), "xyz" if candidate in self.xyz else "panel")
+        if fallback is not None:
+            return self.choose(fallback, index)
+        return Choice(None, "host")
+
+    @property
+    def touches_anything(self) -> bool:
+        """False when the host's own behaviour is left completely alone."""
+        kinds = ("positive", "negative", "hires_positive", "hires_negative")
+        directives = [d for kind in kinds for d in self._directives(kind)]
+        return any(d is not None for d in directives) or any(self._set_here(name) for name in FIELDS)
+
+    def recorded_settings(self) -> Settings:
+        """What the infotext records: the fields set by the panel (when enabled) or by XYZ."""
+        fields_set = {name: self._set_here(name) for name in FIELDS}
+        mode = self.settings.mode if self.settings.enabled or "mode" in self.xyz else Settings.mode
+        return replace(Settings(enabled=True, mode=mode), **fields_set)
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule this plan can hand out (for validation against the model family)."""
+        kinds = ("positive", "negative", "hires_positive", "hires_negative")
+        found = [d for kind in kinds for d in self._directives(kind) if d is not None]
+        return found + [_parsed(text) for name in FIELDS if (text := self._set_here(name))]
+
+
+def check_family(schedules: Iterable[Schedule], family: str | None, host: str) -> None:
+    """ConventionError naming the first value that ``host`` cannot take on ``family``."""
+    if family not in conventions.FAMILIES:
+        return
+    for schedule in schedules:
+        for item in schedule.items:
+            conventions.neighbours(item.value, family, host)
+
+
+def status(settings: Settings, family: str | None, host: str, host_value: int) -> str:
+    """One line for the panel: what the values do on the loaded model, and their source."""
+    if family is None:
+        return "No model loaded yet: the effect is shown once a model is loaded."
+    if family not in conventions.FAMILIES:
+        return f"{family}: Clip Skip Control has no effect on this model family."
+    notes = []
+    if settings.enabled and settings.mode != "Manual" and not settings.positive:
+        notes.append(f"{settings.mode} mode is not available in this version: using the host's Clip skip")
+    effective = settings.effective() if settings.enabled else {}
+    positive = effective.get("positive") or ""
+    if not positive:
+        text = f"host Clip skip {host_value}: {conventions.describe(host_value, family, host)}"
+        return " · ".join([text, *notes])
+    parts = []
+    for label, name in (("positive", "positive"), ("negative", "negative"), ("hires", "hires_positive")):
+        value = effective[name]
+        if name != "positive" and value == positive:
+            continue
+        parts.append(f"{label} {value}: " + _effect(_parsed(value), family, host))
+    return " · ".join([*parts, *notes, "source: panel"])
+
+
+def _effect(schedule: Schedule, family: str, host: str) -> str:
+    values = list(dict.fromkeys(item.value for item in schedule.items))
+    described = [conventions.describe(v, family, host) for v in values]
+    head = described[0].split(": ", 1)[0]
+    bodies = [text.split(": ", 1)[1] for text in described]
+    return head + ": " + (" → ".join(bodies) if len(bodies) > 1 else bodies[0])

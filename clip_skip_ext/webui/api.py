@@ -1,0 +1,34 @@
+"""Routes under ``/clip-skip-control/v1`` (registered from ``on_app_started``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clip_skip_ext import conventions, params
+from clip_skip_ext.plan import status
+from clip_skip_ext.webui import host
+
+PREFIX = "/clip-skip-control/v1"
+
+
+def schema() -> dict[str, Any]:
+    return params.schema()
+
+
+def describe(value: str = "") -> dict[str, Any]:
+    """What a value or schedule does on the loaded model, or why it is invalid."""
+    family, host_name = host.current_family(), host.host_name()
+    try:
+        settings = params.from_fields({"enabled": True, "positive": value})
+    except params.ParamError as error:
+        return {"valid": False, "error": str(error)}
+    try:
+        text = status(settings, family, host_name, host.host_clip_skip())
+    except conventions.ConventionError as error:
+        return {"valid": False, "error": str(error)}
+    return {"valid": True, "value": settings.positive, "family": family, "host": host_name, "status": text}
+
+
+def add_routes(demo: Any, app: Any) -> None:
+    app.add_api_route(f"{PREFIX}/schema", schema, methods=["GET"])
+    app.add_api_route(f"{PREFIX}/describe", describe, methods=["GET"])

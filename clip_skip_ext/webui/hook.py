@@ -1,0 +1,120 @@
+"""The control point: a per-``p`` wrapper of ``get_conds_with_caching`` (DESIGN.md §4).
+
+Every conditioning computation (first pass, hires, img2img, refiner switch) goes through
+``p.get_conds_with_caching(function, required_prompts, steps, caches, extra_network_data,
+hires_steps)`` (A1111 ``modules/processing.py:460-491``). The wrapper encodes once per whole skip
+any prompt needs, by setting ``opts.CLIP_stop_at_last_layers`` around the host's own call (the host
+reads it at encode time and keys its cache on it), and returns the host's structures rebuilt so
+that their ``end_at_step`` breakpoints also switch skips: the sampler needs no per-step callback.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from clip_skip_ext.conds import combine, whole_values
+from clip_skip_ext.plan import Plan
+from clip_skip_ext.schedule import Schedule
+from clip_skip_ext.webui import host
+
+# Private cache slots, one per (pass, prompt kind, skip), shaped like the host's ([key, value]):
+# passing the host's one-slot caches through would evict its entry at every other skip.
+_SLOTS: dict[tuple[str, int], list[Any]] = {}
+
+
+def clear_cache() -> None:
+    _SLOTS.clear()
+
+
+class ClipSkipError(RuntimeError):
+    """Stops a generation before sampling; the API answers with ``status_code`` (A1111 api.py:167-181)."""
+
+    def __init__(self, message: str, status_code: int = 422) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ConditioningHook:
+    """Installed as ``p.get_conds_with_caching`` for one generation; see the module docstring."""
+
+    def __init__(self, p: Any, plan: Plan, error: str | None = None) -> None:
+        self.p = p
+        self.plan = plan
+        self.error = error
+        self.original = p.get_conds_with_caching
+
+    def install(self) -> None:
+        self.p.get_conds_with_caching = self
+
+    def __call__(self, function, required_prompts, steps, caches, extra_network_data, hires_steps=None):
+        if self.error:
+            raise ClipSkipError(self.error)
+        hires = hires_steps is not None
+        kind = "negative" if getattr(required_prompts, "is_negative_prompt", False) else "positive"
+        name = f"hires_{kind}" if hires else kind
+        first = getattr(self.p, "iteration", 0) * getattr(self.p, "batch_size", len(required_prompts))
+        choices = [self.plan.choose(name, first + i) for i in range(len(required_prompts))]
+        family = host.current_family()  # probed per call: the refiner switch changes the model
+        if family not in ("sd1", "sdxl") or all(c.schedule is None for c in choices):
+            return self.original(function, required_prompts, steps, caches, extra_network_data, hires_steps)
+
+        fallback = Schedule.constant(host.host_clip_skip())
+        schedules = [c.schedule or fallback for c in choices]
+        calls = hires_steps if hires else steps
+        run_steps, multiplier = self._timeline(calls, hires)
+        needed = whole_values([item.value for s in schedules for item in s.items])
+        by_skip = {
+            v: self._encode(
+                v, family, name, function, required_prompts, steps, extra_network_data, hires_steps
+            )
+            for v in needed
+        }
+        if len(needed) == 1 and all(s.is_constant and s.items[0].value == needed[0] for s in schedules):
+            return by_skip[needed[0]]
+        breakpoints = [s.breakpoints(run_steps, multiplier) for s in schedules]
+        return _assemble(by_skip, breakpoints)
+
+    def _timeline(self, calls: int, hires: bool) -> tuple[int, int]:
+        """(user steps that actually run on this timeline, denoiser calls per step)."""
+        p = self.p
+        user_steps = (getattr(p, "hr_second_pass_steps", 0) or p.steps) if hires else p.steps
+        multiplier = max(calls // max(user_steps, 1), 1)
+        if (
+            not hires
+            and hasattr(p, "init_images")
+            and not getattr(host.shared.opts, "img2img_fix_steps", False)
+        ):
+            # img2img runs t_enc + 1 of the steps (sd_samplers_common.setup_img2img_steps)
+            user_steps = int(min(p.denoising_strength, 0.999) * p.steps) + 1
+        return max(user_steps, 1), multiplier
+
+    def _encode(self, value, family, name, function, prompts, steps, extra_network_data, hires_steps):
+        overrides: dict[str, Any] = {"CLIP_stop_at_last_layers": value}
+        if family == "sdxl":
+            overrides["sdxl_clip_l_skip"] = (
+                True  # A1111 moves CLIP-L only with this (sd_hijack_clip.py:374-384)
+            )
+        slot = _SLOTS.setdefault((name, value), [None, None])
+        with host.options(**overrides):
+            return self.original(function, prompts, steps, [slot], extra_network_data, hires_steps)
+
+
+def _assemble(by_skip: dict[int, Any], breakpoints: list[list[tuple[int, float]]]) -> Any:
+    """The host's structure for the batch with every prompt's schedule laid over it."""
+    reference = next(iter(by_skip.values()))
+    if hasattr(reference, "batch"):  # MulticondLearnedConditioning (positive prompts, AND)
+        result = copy.copy(reference)
+        result.batch = []
+        for i, composables in enumerate(reference.batch):
+            row = []
+            for j, composable in enumerate(composables):
+                merged = copy.copy(composable)
+                merged.schedules = combine(
+                    {v: r.batch[i][j].schedules for v, r in by_skip.items()}, breakpoints[i]
+                )
+                row.append(merged)
+            result.batch.append(row)
+        return result
+    # list[list[ScheduledPromptConditioning]] (negative prompts)
+    return [combine({v: r[i] for v, r in by_skip.items()}, breakpoints[i]) for i in range(len(reference))]

@@ -1,0 +1,66 @@
+"""What the running WebUI is and what model it has loaded, found by probing, not by versions."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+from modules import shared
+
+_MISSING = object()
+
+
+def host_name() -> str:
+    """ "forge" (2.x, with the ``backend`` engines), "reforge" (``modules_forge`` without them) or "a1111"."""
+    if importlib.util.find_spec("modules_forge") is None:
+        return "a1111"
+    return "forge" if importlib.util.find_spec("backend") is not None else "reforge"
+
+
+def model_family(sd_model: Any) -> str | None:
+    """The loaded model's family: "sd1", "sd2", "sdxl"; "sdxl-refiner", "sd3"... for models clip
+    skip cannot move; None when no model is loaded.
+
+    Flags set by A1111 ``modules/sd_models.py:379-402`` (``set_model_type``).
+    """
+    if sd_model is None:
+        return None
+    if getattr(sd_model, "is_sdxl", False):
+        embedders = getattr(getattr(sd_model, "conditioner", None), "embedders", None)
+        # the refiner's conditioner holds OpenCLIP-G only (sgm configs/inference/sd_xl_refiner.yaml)
+        return "sdxl-refiner" if embedders is not None and len(embedders) == 1 else "sdxl"
+    for flag, family in (("is_sd3", "sd3"), ("is_sd2", "sd2"), ("is_sd1", "sd1")):
+        if getattr(sd_model, flag, False):
+            return family
+    return None
+
+
+def current_family() -> str | None:
+    return model_family(shared.sd_model) if shared.sd_model is not None else None
+
+
+def host_clip_skip() -> int:
+    """The host's own Clip skip value at this moment (overrides included)."""
+    return int(getattr(shared.opts, "CLIP_stop_at_last_layers", 1))
+
+
+@contextlib.contextmanager
+def options(**values: Any) -> Iterator[None]:
+    """Set ``shared.opts`` values for the duration of the block; put back exactly what was there.
+
+    Writes ``opts.data`` directly: no onchange callbacks, nothing saved to config.json. A key that
+    was absent stays absent afterwards (A1111 ``modules/options.py`` falls back to the default).
+    """
+    data = shared.opts.data
+    saved = {key: data.get(key, _MISSING) for key in values}
+    try:
+        data.update(values)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is _MISSING:
+                data.pop(key, None)
+            else:
+                data[key] = value

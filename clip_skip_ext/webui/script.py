@@ -1,0 +1,121 @@
+"""The AlwaysVisible script: reads the panel, XYZ and prompt directives, installs the hook.
+
+Hook order (A1111 ``modules/processing.py``): ``process`` (:915, overrides applied, prompts
+known) → per batch ``process_batch`` (:964, extra networks already stripped from ``p.prompts``)
+→ ``setup_conds`` (:966) → sampling. Script hooks run inside try/except in the WebUI
+(``modules/scripts.py:828-834``), so an error found here is raised from the conditioning hook,
+which nothing swallows: the generation stops before sampling with that message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules import extra_networks, scripts, shared
+
+from clip_skip_ext import __version__, conventions, directives, params
+from clip_skip_ext.plan import Plan, check_family
+from clip_skip_ext.schedule import ScheduleError
+from clip_skip_ext.webui import host, settings
+from clip_skip_ext.webui.hook import ConditioningHook, clear_cache
+from clip_skip_ext.webui.xyz import XYZ_ATTR
+
+PLAN_ATTR = "_clip_skip_plan"
+OWN_KEYS = (*params.BY_INFOTEXT, params.SOURCE_KEY, params.VERSION_KEY)
+
+
+class _DirectiveNetwork(extra_networks.ExtraNetwork):
+    """``<clipskip:…>`` looks like an extra network to the WebUI; this silences "unknown network"."""
+
+    def __init__(self) -> None:
+        super().__init__("clipskip")
+
+    def activate(self, p, params_list):
+        pass
+
+    def deactivate(self, p):
+        pass
+
+
+def _parse_all(prompts: list[str] | None) -> list:
+    if not settings.get("clip_skip_directives"):
+        return []
+    return [directives.extract(text)[1] for text in (prompts or [])]
+
+
+class Script(scripts.Script):
+    def title(self) -> str:
+        return "Clip Skip Control"
+
+    def show(self, is_img2img: bool) -> Any:
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img: bool) -> list[Any]:
+        from clip_skip_ext.webui import ui  # gradio: only where a panel is built
+
+        components = ui.build(is_img2img)
+        self.infotext_fields = ui.infotext_fields(components)
+        self.paste_field_names = list(params.BY_INFOTEXT)
+        return components
+
+    def process(self, p, *args) -> None:
+        family, host_name = host.current_family(), host.host_name()
+        plan, error = Plan(), None
+        try:
+            overrides = getattr(p, XYZ_ATTR, {})
+            plan = Plan(
+                params.from_fields(overrides, base=params.from_args(args)),
+                frozenset(overrides),
+                _parse_all(getattr(p, "all_prompts", None)),
+                _parse_all(getattr(p, "all_negative_prompts", None)),
+            )
+            check_family(plan.schedules(), family, host_name)
+        except (params.ParamError, ScheduleError, conventions.ConventionError) as caught:
+            error = f"Clip Skip Control: {caught}"
+            plan = Plan()
+        self._write_infotext(p, plan, family)
+        if "clipskip" not in extra_networks.extra_network_registry:
+            extra_networks.register_extra_network(_DirectiveNetwork())
+        setattr(p, PLAN_ATTR, plan)
+        if error or plan.touches_anything:
+            ConditioningHook(p, plan, error).install()
+
+    def process_batch(self, p, *args, **kwargs) -> None:
+        """Strip directives from negative prompts (the host strips positive ones) and read hires ones."""
+        plan: Plan | None = getattr(p, PLAN_ATTR, None)
+        for attr in ("negative_prompts", "hr_negative_prompts"):
+            if getattr(p, attr, None):
+                setattr(p, attr, [directives.strip(text) for text in getattr(p, attr)])
+        if plan is None or not getattr(p, "enable_hr", False) or plan.hires_positive_directives is not None:
+            return
+        try:
+            if getattr(p, "all_hr_prompts", None) != getattr(p, "all_prompts", None):
+                plan.hires_positive_directives = _parse_all(p.all_hr_prompts)
+            if getattr(p, "all_hr_negative_prompts", None) != getattr(p, "all_negative_prompts", None):
+                plan.hires_negative_directives = _parse_all(p.all_hr_negative_prompts)
+            check_family(plan.schedules(), host.current_family(), host.host_name())
+        except (ScheduleError, conventions.ConventionError) as caught:
+            hook = p.get_conds_with_caching
+            if isinstance(hook, ConditioningHook):
+                hook.error = f"Clip Skip Control: {caught}"
+            else:
+                ConditioningHook(p, plan, f"Clip Skip Control: {caught}").install()
+
+    def postprocess(self, p, processed, *args) -> None:
+        if not getattr(shared.opts, "persistent_cond_cache", True):
+            clear_cache()
+
+    @staticmethod
+    def _write_infotext(p, plan: Plan, family: str | None) -> None:
+        # XYZ cells share one extra_generation_params dict: set or pop every key, every time.
+        generation = p.extra_generation_params
+        for key in OWN_KEYS:
+            generation.pop(key, None)
+        if not plan.touches_anything:
+            return
+        generation.update(params.infotext(plan.recorded_settings()))
+        sources = sorted({plan.choose(name, 0).source for name in ("positive", "negative")})
+        if family not in ("sd1", "sdxl"):
+            sources = [f"none ({family or 'no model'}: clip skip has no effect here)"]
+        generation[params.SOURCE_KEY] = "+".join(sources)
+        generation[params.VERSION_KEY] = __version__

@@ -1,0 +1,80 @@
+"""The panel, built from ``params.PARAMS``; works on Gradio 3.41 (A1111, reForge) and 4.40 (Forge).
+
+Hover titles are set by ``javascript/clip_skip_control.js`` from the schema route, which is built
+from the same table.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+from modules.ui_components import InputAccordion
+
+from clip_skip_ext import conventions, params
+from clip_skip_ext.plan import status
+from clip_skip_ext.webui import host
+
+
+def elem_id(name: str, is_img2img: bool) -> str:
+    return f"clip_skip_{'img2img' if is_img2img else 'txt2img'}_{name}"
+
+
+def status_html(*values: Any) -> str:
+    """The status line for the panel's current values on the loaded model."""
+    try:
+        settings = params.from_args(values)
+        text = status(settings, host.current_family(), host.host_name(), host.host_clip_skip())
+        return f"<p>{html.escape(text)}</p>"
+    except (params.ParamError, conventions.ConventionError) as error:
+        return f"<p style='color: var(--error-text-color, #e11)'>⚠ {html.escape(str(error))}</p>"
+
+
+def build(is_img2img: bool) -> list[Any]:
+    """The panel's input components, in ``PARAMS`` order (the API's positional order)."""
+    made: dict[str, Any] = {}
+    by = params.BY_NAME
+    with InputAccordion(False, label=by["enabled"].label, elem_id=elem_id("enabled", is_img2img)) as enabled:
+        made["enabled"] = enabled
+        with gr.Row():
+            for name in ("positive", "negative"):
+                made[name] = _textbox(by[name], is_img2img)
+        with gr.Row(visible=not is_img2img):
+            for name in ("hires_positive", "hires_negative"):
+                made[name] = _textbox(by[name], is_img2img)
+        made["mode"] = gr.Radio(
+            label=by["mode"].label,
+            choices=list(by["mode"].choices),
+            value=by["mode"].default,
+            elem_id=elem_id("mode", is_img2img),
+        )
+        info = gr.HTML(
+            value=status_html(*[p.default for p in params.PARAMS]), elem_id=elem_id("status", is_img2img)
+        )
+    components = [made[p.name] for p in params.PARAMS]
+    for component in components:
+        component.change(fn=status_html, inputs=components, outputs=[info], show_progress=False)
+    return components
+
+
+def _textbox(param: params.Param, is_img2img: bool) -> Any:
+    placeholder = {"positive": "host default", "negative": "same as positive"}.get(
+        param.name, "same as first pass"
+    )
+    return gr.Textbox(
+        label=param.label,
+        value=param.default,
+        placeholder=placeholder,
+        lines=1,
+        elem_id=elem_id(param.name, is_img2img),
+    )
+
+
+def infotext_fields(components: list[Any]) -> list[tuple[Any, Any]]:
+    """(component, infotext key or callable) pairs for PNG Info / "Send to" (A1111 scripts.py:680-681)."""
+    fields: list[tuple[Any, Any]] = [(components[0], lambda d: any(key in d for key in params.BY_INFOTEXT))]
+    for param, component in zip(params.PARAMS, components):
+        if param.infotext:
+            fields.append((component, param.infotext))
+    return fields

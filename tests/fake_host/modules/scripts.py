@@ -1,0 +1,21 @@
+"""modules/scripts.py: the Script base class (:52-112), AlwaysVisible (:14), scripts_data."""
+
+from collections import namedtuple
+
+AlwaysVisible = object()
+ScriptClassData = namedtuple("ScriptClassData", ["script_class", "path", "basedir", "module"])
+scripts_data = []
+
+
+class Script:
+    infotext_fields = None
+    paste_field_names = None
+
+    def title(self):
+        raise NotImplementedError
+
+    def ui(self, is_img2img):
+        pass
+
+    def show(self, is_img2img):
+        return True
