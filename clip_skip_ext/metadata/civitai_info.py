@@ -1,0 +1,193 @@
+"""Civitai Helper's ``<model>.civitai.info`` file.
+
+Both Civitai Helper forks write it beside the model as ``<base>.civitai.info`` (zixaphir
+``ch_lib/model.py:56-64``, ``SUFFIX = ".civitai"`` in ``ch_lib/civitai.py:11``, ``CIVITAI_EXT = ".info"``
+in ``ch_lib/model.py:23``; butaixianran ``scripts/ch_lib/civitai.py``). It holds the Civitai REST
+response for the model version found by the file's sha256: ``id`` (version), ``modelId``,
+``baseModel``, ``files[].hashes`` and ``images[].meta`` (the example images' generation parameters,
+A1111 infotext keys such as ``"Clip skip": "2"``; ``meta`` may be null or ``{}``), plus, for LoRAs
+trained on Civitai, ``trainingDetails.params.clipSkip`` (kohya-style training parameters).
+
+Conventions: image ``"Clip skip"`` values come from whatever host made each image (A1111, Forge,
+ComfyUI front ends, Civitai's generator); they are taken as A1111 numbering, the format they are
+written in. ``trainingDetails.params.clipSkip`` is a trainer argument and is read in kohya numbering,
+which ignores it for SDXL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .family import FamilyHint, family_from_civitai_base_model
+from .hashes import normalize_sha256
+from .jsonfile import read_json_object
+from .recommendation import Finding, Recommendation, format_skip, parse_skip
+from .safetensors_header import MetadataError
+
+INFO_SUFFIX = ".civitai.info"
+TRAINING_CONFIDENCE = 0.7
+IMAGES_MAX_CONFIDENCE = 0.6
+IMAGE_KEYS = ("Clip skip", "clipSkip")  # A1111 infotext key; Civitai generator key
+
+
+def civitai_info_path(model_path: str | os.PathLike[str]) -> Path:
+    """``<model without extension>.civitai.info``."""
+    base, _ = os.path.splitext(os.fspath(model_path))
+    return Path(base + INFO_SUFFIX)
+
+
+@dataclass(frozen=True)
+class CivitaiInfo:
+    """A parsed ``.civitai.info`` file."""
+
+    path: Path
+    data: dict[str, object]
+
+    @property
+    def family(self) -> FamilyHint:
+        """The model family its ``baseModel`` names."""
+        return family_from_civitai_base_model(self.data.get("baseModel"))
+
+    @property
+    def version_id(self) -> int | None:
+        """The Civitai model-version id."""
+        value = self.data.get("id")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def model_id(self) -> int | None:
+        """The Civitai model id."""
+        value = self.data.get("modelId")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def file_hashes(self, file_name: str) -> tuple[dict[str, str], str]:
+        """(hashes, how they were matched) for the model file: by file name, else the only model file.
+
+        The info file was found by this file's sha256, so the version is right; among several files
+        only the name tells which one this is.
+        """
+        files = [entry for entry in self.data.get("files") or [] if isinstance(entry, dict)]
+        named = [entry for entry in files if entry.get("name") == file_name]
+        models = [entry for entry in files if entry.get("type", "Model") in ("Model", "Pruned Model")]
+        chosen, how = (
+            (named[0], "file name")
+            if named
+            else (models[0], "only model file")
+            if len(models) == 1
+            else (None, "")
+        )
+        hashes = chosen.get("hashes") if chosen else None
+        if not isinstance(hashes, dict):
+            return {}, ""
+        return {str(k): str(v) for k, v in hashes.items() if isinstance(v, str)}, how
+
+    def sha256(self, file_name: str) -> str | None:
+        """The file's full sha256 as Civitai reports it, if known."""
+        return normalize_sha256(self.file_hashes(file_name)[0].get("SHA256"))
+
+    def read(self, family: str | None) -> Finding:
+        """Recommendations from ``trainingDetails.params.clipSkip`` and the images' majority vote."""
+        recommendations: list[Recommendation] = []
+        problems: list[str] = []
+        notes: list[str] = []
+        training = self._training_value(problems)
+        if training is not None:
+            if family == "sdxl":
+                notes.append(
+                    f"trainingDetails.params.clipSkip = {format_skip(training)} ignored: "
+                    "kohya-style training does not apply clip skip to SDXL"
+                )
+            else:
+                recommendations.append(
+                    Recommendation(
+                        skip=training,
+                        convention="kohya",
+                        source=f"civitai.info (training parameters) {self.path.name}",
+                        confidence=TRAINING_CONFIDENCE,
+                        detail=f"trainingDetails.params.clipSkip = {format_skip(training)} (kohya numbering)",
+                        origin="civitai",
+                    )
+                )
+        vote = self._image_vote(notes, problems)
+        if vote is not None:
+            recommendations.append(vote)
+        return Finding(
+            recommendations=tuple(recommendations),
+            problems=tuple(problems),
+            notes=tuple(notes),
+            family=self.family[0],
+            family_reason=self.family[1],
+        )
+
+    def _training_value(self, problems: list[str]) -> float | None:
+        details = self.data.get("trainingDetails")
+        params = details.get("params") if isinstance(details, dict) else None
+        if not isinstance(params, dict) or "clipSkip" not in params:
+            return None
+        try:
+            return parse_skip(params["clipSkip"], f"{self.path} [trainingDetails.params.clipSkip]")
+        except MetadataError as error:
+            problems.append(str(error))
+            return None
+
+    def _image_vote(self, notes: list[str], problems: list[str]) -> Recommendation | None:
+        images = [image for image in self.data.get("images") or [] if isinstance(image, dict)]
+        with_meta = [
+            image["meta"] for image in images if isinstance(image.get("meta"), dict) and image["meta"]
+        ]
+        votes: Counter[float] = Counter()
+        unreadable = 0
+        for meta in with_meta:
+            key = next((k for k in IMAGE_KEYS if k in meta), None)
+            if key is None:
+                continue
+            try:
+                value = parse_skip(meta[key], f"{self.path} [images[].meta.{key}]")
+            except MetadataError:
+                unreadable += 1
+                continue
+            if value is not None:
+                votes[value] += 1
+        if unreadable:
+            problems.append(f"{self.path}: {unreadable} image(s) have an unreadable clip skip value")
+        if not votes:
+            if images:
+                notes.append(f"none of the {len(images)} images in {self.path.name} states a clip skip")
+            return None
+        ranked = votes.most_common()
+        top_value, top_count = ranked[0]
+        tally = ", ".join(f"{format_skip(value)} in {count}" for value, count in ranked)
+        if len(ranked) > 1 and ranked[1][1] == top_count:
+            tied = sorted(format_skip(value) for value, count in ranked if count == top_count)
+            notes.append(
+                f"images in {self.path.name} tie between clip skip {' and '.join(tied)} "
+                f"({tally}); no majority"
+            )
+            return None
+        stated = sum(votes.values())
+        silent = len(with_meta) - stated
+        # Share of the images with generation data, damped for tiny samples (1 image: a third).
+        confidence = IMAGES_MAX_CONFIDENCE * top_count / len(with_meta) * min(1.0, top_count / 3)
+        detail = f'images[].meta "Clip skip": {tally}'
+        if silent:
+            detail += f"; {silent} image(s) with generation data state none (A1111 omits 1)"
+        detail += "; read as A1111 numbering (the images come from several hosts)"
+        return Recommendation(
+            skip=top_value,
+            convention="a1111",
+            source=f"civitai.info ({top_count} of {stated} images)",
+            confidence=round(confidence, 3),
+            detail=detail,
+            origin="civitai",
+        )
+
+
+def load_civitai_info(model_path: str | os.PathLike[str]) -> CivitaiInfo | None:
+    """The model's ``.civitai.info``, None if there is none; MetadataError if it cannot be read."""
+    path = civitai_info_path(model_path)
+    if not path.is_file():
+        return None
+    return CivitaiInfo(path, read_json_object(path, "the Civitai Helper info file"))

@@ -1,0 +1,40 @@
+"""Reading the small JSON files that sit beside models, with a size limit and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .safetensors_header import MetadataError
+
+# Civitai Helper's .civitai.info files hold a whole API response (descriptions, image lists): tens or
+# hundreds of KB. Anything past this is not a metadata file we want to parse.
+MAX_JSON_BYTES = 32 * 1024 * 1024
+
+
+def read_json_object(
+    path: str | os.PathLike[str], what: str, max_bytes: int = MAX_JSON_BYTES
+) -> dict[str, object]:
+    """The JSON object in ``path``; MetadataError naming the file and ``what`` it is if that fails."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > max_bytes:
+                raise MetadataError(f"{name}: {what} is {size} bytes; the limit is {max_bytes} bytes")
+            raw = file.read(max_bytes + 1)
+    except OSError as error:
+        raise MetadataError(f"{name}: cannot read {what}: {error.strerror or error}") from error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise MetadataError(f"{name}: {what} is not UTF-8 text (byte {error.start})") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MetadataError(
+            f"{name}: {what} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from error
+    if not isinstance(data, dict):
+        raise MetadataError(f"{name}: {what} is a JSON {type(data).__name__}; expected a JSON object")
+    return data
