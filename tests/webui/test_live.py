@@ -1,0 +1,198 @@
+"""Tier 3: a live WebUI with Clip Skip Control installed, at CLIP_SKIP_WEBUI_URL (skipped without it).
+
+Run against a WebUI started with ``--api`` on a random-weight SD1.5 checkpoint (``make_checkpoint.py``
+beside this file writes one). Every request uses 64×64, few steps and emphasis "No norm", since
+"Original" can divide by a near-zero mean on random weights. Images are compared on their decoded
+pixel rows (PNG IDAT data), not on the PNG bytes, which also hold the infotext.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import struct
+import urllib.error
+import urllib.request
+import zlib
+
+import pytest
+
+URL = os.environ.get("CLIP_SKIP_WEBUI_URL", "").rstrip("/")
+pytestmark = [pytest.mark.webui, pytest.mark.skipif(not URL, reason="CLIP_SKIP_WEBUI_URL is not set")]
+TITLE = "Clip Skip Control"
+BASE = {
+    "prompt": "a photo of a red cat sitting on a wooden chair",
+    "negative_prompt": "blurry, low quality",
+    "seed": 1234,
+    "steps": 4,
+    "width": 64,
+    "height": 64,
+    "sampler_name": "Euler",
+    "cfg_scale": 7,
+    "override_settings": {"emphasis": "No norm"},
+    "override_settings_restore_afterwards": True,
+}
+
+
+def call(path, body=None, timeout=600):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(URL + path, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def txt2img(panel=None, **changes):
+    body = {**BASE, **changes}
+    if panel is not None:
+        body["alwayson_scripts"] = {TITLE: {"args": [panel]}}
+    status, answer = call("/sdapi/v1/txt2img", body)
+    assert status == 200, answer
+    return answer
+
+
+def pixels(b64png):
+    """The PNG's decompressed IDAT stream: equal for equal pixels from the same encoder."""
+    data, out, pos = base64.b64decode(b64png), b"", 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IDAT":
+            out += data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    return zlib.decompress(out)
+
+
+def images(answer):
+    return [pixels(image) for image in answer["images"]]
+
+
+def infotext(answer, index=0):
+    return json.loads(answer["info"])["infotexts"][index]
+
+
+@pytest.fixture(scope="module")
+def host_skip_1():
+    return images(txt2img())[0]
+
+
+def test_the_extension_is_loaded():
+    status, info = call("/sdapi/v1/script-info")
+    assert status == 200
+    assert any(s["name"] == TITLE.lower() and s["is_alwayson"] for s in info)
+    status, schema = call("/clip-skip-control/v1/schema")
+    assert status == 200
+    assert schema["positional_order"][:2] == ["enabled", "positive"]
+
+
+@pytest.mark.parametrize("skip", [2, 3])
+def test_panel_constant_is_bit_identical_to_the_hosts_clip_skip(skip, host_skip_1):
+    host = txt2img(override_settings={**BASE["override_settings"], "CLIP_stop_at_last_layers": skip})
+    ours = txt2img({"enabled": True, "positive": str(skip)})
+    assert images(ours) == images(host)
+    assert images(ours)[0] != host_skip_1  # clip skip is observable on this checkpoint
+
+
+def test_schedule_negative_and_fractional_change_the_image(host_skip_1):
+    two = images(txt2img({"enabled": True, "positive": "2"}))[0]
+    schedule = images(txt2img({"enabled": True, "positive": "2@50%, 1"}))[0]
+    negative = images(txt2img({"enabled": True, "positive": "1", "negative": "3"}))[0]
+    fractional = images(txt2img({"enabled": True, "positive": "1.5"}))[0]
+    results = [host_skip_1, two, schedule, negative, fractional]
+    assert len(set(results)) == len(results)
+
+
+def test_hires_pass_has_its_own_skip():
+    hires = {
+        "enable_hr": True,
+        "hr_scale": 1.5,
+        "hr_upscaler": "Latent",
+        "hr_second_pass_steps": 2,
+        "denoising_strength": 0.6,
+    }
+    same = images(txt2img({"enabled": True, "positive": "2"}, **hires))[0]
+    own = images(txt2img({"enabled": True, "positive": "2", "hires_positive": "3"}, **hires))[0]
+    assert same != own
+
+
+def test_directives_in_a_batch_of_two():
+    directive = txt2img(None, prompt=BASE["prompt"] + " <clipskip:2>", batch_size=2)
+    panel = txt2img({"enabled": True, "positive": "2"}, batch_size=2)
+    assert images(directive) == images(panel)
+    assert "<clipskip:2>" in infotext(directive)  # the prompt keeps it: the image can be remade
+    assert "Clip skip source: prompt" in infotext(directive)
+
+
+def test_directives_are_per_prompt_with_prompts_from_file(host_skip_1):
+    lines = f"{BASE['prompt']} <clipskip:2>\n{BASE['prompt']}"
+    answer = txt2img(
+        None, script_name="prompts from file or textbox", script_args=[False, False, "start", lines]
+    )
+    two = images(txt2img({"enabled": True, "positive": "2"}))[0]
+    got = images(answer)
+    assert got[0] == two
+    assert got[1] == host_skip_1
+
+
+def test_xyz_grid_over_the_schedule_axis():
+    _, info = call("/sdapi/v1/script-info")
+    xyz = next(s for s in info if s["name"] == "x/y/z plot" and not s["is_img2img"])
+    axis_types = xyz["args"][0]["choices"]
+    index = axis_types.index("[Clip skip] Schedule")
+    # scripts/xyz_grid.py:536 ui() order; include_lone_images=True returns the cells after the grid
+    args = [
+        index,
+        '1,"2@50%, 1"',
+        [],
+        0,
+        "",
+        [],
+        0,
+        "",
+        [],
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        0,
+        False,
+    ]
+    answer = txt2img(None, script_name="x/y/z plot", script_args=args)
+    cells = images(answer)[1:]  # the grid comes first
+    assert len(cells) == 2
+    assert cells[0] != cells[1]
+    assert 'Clip skip schedule: "2@50%, 1"' in json.dumps(json.loads(answer["info"])["infotexts"])
+
+
+def test_infotext_round_trips_through_png_info():
+    first = txt2img({"enabled": True, "positive": "2@50%, 1", "negative": "3"})
+    status, parsed = call("/sdapi/v1/png-info", {"image": "data:image/png;base64," + first["images"][0]})
+    assert status == 200
+    params = parsed["parameters"]
+    assert params["Clip skip schedule"] == "2@50%, 1"
+    assert params["Negative clip skip"] == "3"
+    again = txt2img(None, infotext=parsed["info"])
+    assert images(again) == images(first)
+
+
+def test_invalid_input_fails_with_its_message_and_leaves_options_unchanged():
+    _, before = call("/sdapi/v1/options")
+    status, answer = call(
+        "/sdapi/v1/txt2img",
+        {**BASE, "alwayson_scripts": {TITLE: {"args": [{"enabled": True, "positive": "2@@1"}]}}},
+    )
+    assert status == 422
+    assert "unexpected '@' at character 3" in answer["errors"]
+    status, answer = call(
+        "/sdapi/v1/txt2img",
+        {**BASE, "alwayson_scripts": {TITLE: {"args": [{"enabled": True, "postive": "2"}]}}},
+    )
+    assert status == 422
+    assert "unknown field 'postive'" in answer["errors"]
+    _, after = call("/sdapi/v1/options")
+    assert after == before
