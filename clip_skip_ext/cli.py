@@ -2,6 +2,7 @@
 
     python -m clip_skip_ext schedule "2@40%, 1" --steps 20 [--json]
     python -m clip_skip_ext translate 2 --family sdxl --from comfyui --to a1111 [--json]
+    python -m clip_skip_ext explain "PROMPT" [--family sd1] [--host a1111] [--json]
 
 Errors go to stderr with exit status 2, like argparse's own usage errors.
 """
@@ -13,7 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from clip_skip_ext import __version__, conventions
+from clip_skip_ext import __version__, conventions, policy
 from clip_skip_ext.schedule import ScheduleError, format_value, parse
 
 
@@ -60,6 +61,46 @@ def _translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_policy(path: str | None) -> policy.Policy:
+    if path is None:
+        return policy.DEFAULT_POLICY
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read(policy.MAX_TEXT + 1)
+    except (OSError, UnicodeDecodeError) as error:
+        raise policy.PolicyError(f"cannot read the policy file {path!r}: {error}") from None
+    return policy.Policy.parse(text)
+
+
+_SOURCES = {"policy": "the policy", "checkpoint": "the checkpoint default", "native": "the native layer"}
+
+
+def _explain(args: argparse.Namespace) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    decision = policy.decide(
+        prompt,
+        args.family,
+        args.host,
+        _read_policy(args.policy),
+        known_default=args.checkpoint_default,
+        known_source=args.checkpoint_source,
+    )
+    if args.json:
+        print(json.dumps(decision.to_dict()))
+        return 0
+    on = f"{conventions.FAMILY_NAMES[args.family]} on {conventions.HOST_NAMES[args.host]}"
+    lines = [
+        f"style:  {decision.style} (score {decision.score:.2f})",
+        f"skip:   {decision.skip}  ({on}; from {_SOURCES[decision.source]})",
+        "why:",
+        *(f"  - {reason}" for reason in decision.reasons),
+    ]
+    if decision.evidence:
+        lines += ["evidence:", *(f"  - {reason}" for reason in decision.evidence)]
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clip_skip_ext", description="Clip Skip Control tools.")
     parser.add_argument("--version", action="version", version=f"Clip Skip Control {__version__}")
@@ -78,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--to", dest="target", choices=conventions.HOSTS, required=True)
     translate.add_argument("--json", action="store_true", help="print a JSON object")
     translate.set_defaults(run=_translate)
+
+    explain = commands.add_parser("explain", help="the skip Auto mode would choose for a prompt, and why")
+    explain.add_argument("prompt", help='the prompt, quoted; "-" reads it from standard input')
+    explain.add_argument("--family", choices=conventions.FAMILIES, default="sd1", help="model family (sd1)")
+    explain.add_argument(
+        "--host", choices=conventions.HOSTS, default="a1111", help="the numbering of the answer (a1111)"
+    )
+    explain.add_argument("--policy", metavar="FILE", help="a policy text file (default: the built-in policy)")
+    explain.add_argument(
+        "--checkpoint-default",
+        type=float,
+        metavar="VALUE",
+        help="the checkpoint's known default, in the host's numbering",
+    )
+    explain.add_argument("--checkpoint-source", metavar="TEXT", help="where that default comes from")
+    explain.add_argument("--json", action="store_true", help="print a JSON object")
+    explain.set_defaults(run=_explain)
     return parser
 
 
@@ -85,6 +143,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ScheduleError, conventions.ConventionError) as error:
+    except (ScheduleError, conventions.ConventionError, policy.PolicyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
