@@ -128,7 +128,10 @@ def test_directives_in_a_batch_of_two():
 def test_directives_are_per_prompt_with_prompts_from_file(host_skip_1):
     lines = f"{BASE['prompt']} <clipskip:2>\n{BASE['prompt']}"
     answer = txt2img(
-        None, script_name="prompts from file or textbox", script_args=[False, False, "start", lines]
+        None,
+        prompt="",
+        script_name="prompts from file or textbox",
+        script_args=[False, False, "start", lines],
     )
     two = images(txt2img({"enabled": True, "positive": "2"}))[0]
     got = images(answer)
@@ -166,7 +169,7 @@ def test_xyz_grid_over_the_schedule_axis():
     cells = images(answer)[1:]  # the grid comes first
     assert len(cells) == 2
     assert cells[0] != cells[1]
-    assert 'Clip skip schedule: "2@50%, 1"' in json.dumps(json.loads(answer["info"])["infotexts"])
+    assert any('Clip skip schedule: "2@50%, 1"' in text for text in json.loads(answer["info"])["infotexts"])
 
 
 def test_infotext_round_trips_through_png_info():
@@ -196,3 +199,34 @@ def test_invalid_input_fails_with_its_message_and_leaves_options_unchanged():
     assert "unknown field 'postive'" in answer["errors"]
     _, after = call("/sdapi/v1/options")
     assert after == before
+
+
+def test_parity_with_prompt_editing_and_break_and_batches():
+    syntax = {
+        "prompt": "a photo of a [cat:dog:2] AND a tree:0.7 BREAK (red:1.2) chair",
+        "batch_size": 2,
+        "n_iter": 2,
+    }
+    host = txt2img(override_settings={**BASE["override_settings"], "CLIP_stop_at_last_layers": 2}, **syntax)
+    ours = txt2img({"enabled": True, "positive": "2"}, **syntax)
+    assert len(images(ours)) == 4
+    assert images(ours) == images(host)
+    scheduled = txt2img({"enabled": True, "positive": "2@50%, 1"}, **syntax)
+    assert images(scheduled) != images(ours)
+
+
+def test_img2img_parity_and_schedule():
+    init = txt2img()["images"][0]
+    body = {**BASE, "init_images": [init], "denoising_strength": 0.6}
+
+    def img2img(panel=None, **changes):
+        request = {**body, **changes}
+        if panel:
+            request["alwayson_scripts"] = {TITLE: {"args": [panel]}}
+        status, answer = call("/sdapi/v1/img2img", request)
+        assert status == 200, answer
+        return images(answer)
+
+    host = img2img(override_settings={**BASE["override_settings"], "CLIP_stop_at_last_layers": 2})
+    assert img2img({"enabled": True, "positive": "2"}) == host
+    assert img2img({"enabled": True, "positive": "2@50%, 1"}) != host
