@@ -3,6 +3,7 @@
     python -m clip_skip_ext schedule "2@40%, 1" --steps 20 [--json]
     python -m clip_skip_ext translate 2 --family sdxl --from comfyui --to a1111 [--json]
     python -m clip_skip_ext explain "PROMPT" [--family sd1] [--host a1111] [--json]
+    python -m clip_skip_ext scan DIR [--json] [--hash] [--webui-dir DIR] [--host a1111]
 
 Errors go to stderr with exit status 2, like argparse's own usage errors.
 """
@@ -14,7 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from clip_skip_ext import __version__, conventions, policy
+from clip_skip_ext import __version__, conventions, policy, scan
 from clip_skip_ext.schedule import ScheduleError, format_value, parse
 
 
@@ -101,6 +102,10 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scan(args: argparse.Namespace) -> int:
+    return scan.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clip_skip_ext", description="Clip Skip Control tools.")
     parser.add_argument("--version", action="version", version=f"Clip Skip Control {__version__}")
@@ -136,6 +141,28 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--checkpoint-source", metavar="TEXT", help="where that default comes from")
     explain.add_argument("--json", action="store_true", help="print a JSON object")
     explain.set_defaults(run=_explain)
+
+    scanner = commands.add_parser(
+        "scan",
+        help="every checkpoint and LoRA under a folder, with its recommended clip skip",
+        description="List every checkpoint and LoRA under DIR with its recommended clip skip, where the "
+        "value comes from and how sure it is. Reads file headers (and a 64 KiB window of each checkpoint), "
+        "never whole files unless --hash is given.",
+    )
+    scanner.add_argument("dir", metavar="DIR", help="the folder to scan, e.g. a WebUI's models folder")
+    scanner.add_argument("--json", action="store_true", help="print one JSON array, one object per model")
+    scanner.add_argument(
+        "--hash", action="store_true", help="hash files whose sha256 is not known (reads whole files: slow)"
+    )
+    scanner.add_argument(
+        "--webui-dir",
+        metavar="DIR",
+        help="the WebUI's data folder: use its hash cache and Clip Skip Control's user overrides",
+    )
+    scanner.add_argument(
+        "--host", choices=conventions.HOSTS, default="a1111", help="the numbering of the printed skip (a1111)"
+    )
+    scanner.set_defaults(run=_scan)
     return parser
 
 

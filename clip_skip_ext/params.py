@@ -158,8 +158,8 @@ def from_fields(values: Mapping[str, Any], base: Settings | None = None) -> Sett
             except ParamError as error:
                 problems.append(str(error))
     if problems:
-        accepted = ", ".join(BY_NAME)
-        raise ParamError("Clip Skip Control: " + "; ".join(problems) + f" (fields: {accepted})")
+        fields_help = f" (fields: {', '.join(BY_NAME)})" if unknown else ""
+        raise ParamError("; ".join(problems) + fields_help)
     return replace(base or Settings(), **checked)
 
 
@@ -173,9 +173,7 @@ def from_args(args: Sequence[Any]) -> Settings:
     if args and isinstance(args[0], Mapping):
         return from_fields(args[0])
     if len(args) > len(PARAMS):
-        raise ParamError(
-            f"Clip Skip Control: {len(args)} args given; at most {len(PARAMS)} ({', '.join(BY_NAME)})"
-        )
+        raise ParamError(f"{len(args)} args given; at most {len(PARAMS)} ({', '.join(BY_NAME)})")
     return from_fields(dict(zip(BY_NAME, args)))
 
 

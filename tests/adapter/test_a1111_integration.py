@@ -85,7 +85,7 @@ def test_routes_and_settings():
     assert described["valid"]
     assert "layer 11 of 12" in described["status"]
     assert routes["/clip-skip-control/v1/describe"](value="25")["error"].startswith(
-        "Clip Skip Control: positive"
+        "positive: clip skip schedule '25'"
     )
     settings.add_options()
     assert shared.opts.clip_skip_directives is True
