@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from clip_skip_ext import __version__, conventions, policy, scan
+from clip_skip_ext import __version__, conventions, policy
 from clip_skip_ext.schedule import ScheduleError, format_value, parse
 
 
@@ -103,6 +103,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from clip_skip_ext import scan  # only this command needs the metadata database
+
     return scan.run(args)
 
 

@@ -185,11 +185,12 @@ def infotext(settings: Settings) -> dict[str, str]:
     """Generation-parameter entries for the non-default values (nothing when disabled)."""
     if not settings.enabled:
         return {}
-    return {
-        param.infotext: str(getattr(settings, param.name))
-        for param in PARAMS
-        if param.infotext and getattr(settings, param.name) != param.default
-    }
+    written = {}
+    for param in PARAMS:
+        value = getattr(settings, param.name)
+        if param.infotext and value != param.default:
+            written[param.infotext] = value.lower() if param.kind == "choice" else str(value)
+    return written
 
 
 def from_infotext(params: Mapping[str, Any]) -> Settings | None:

@@ -8,7 +8,7 @@ positive one, the hires pass follows the first pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -49,10 +49,19 @@ class Plan:
     negative_directives: Sequence[Schedule | None] = ()
     hires_positive_directives: Sequence[Schedule | None] | None = None
     hires_negative_directives: Sequence[Schedule | None] | None = None
+    # Below the panel: Auto mode, then the checkpoint default, for image i's positive prompt
+    # (every other field falls back to it). None: nothing below the panel.
+    fallback: Callable[[int], Choice | None] | None = None
+    count: int = 0  # images in the job
 
     def _directives(self, kind: str) -> Sequence[Schedule | None]:
         found = getattr(self, f"{kind}_directives")
         return getattr(self, f"{kind.removeprefix('hires_')}_directives") if found is None else found
+
+    @property
+    def mode(self) -> str:
+        """The mode in effect: the panel's when enabled, or an XYZ value."""
+        return self.settings.mode if (self.settings.enabled or "mode" in self.xyz) else Settings.mode
 
     def _set_here(self, name: str) -> str:
         value = getattr(self.settings, name)
@@ -70,26 +79,31 @@ class Plan:
                 return Choice(_parsed(text), "xyz" if candidate in self.xyz else "panel")
         if fallback is not None:
             return self.choose(fallback, index)
-        return Choice(None, "host")
+        found = self.fallback(index) if self.fallback is not None else None
+        return found or Choice(None, "host")
 
     @property
     def touches_anything(self) -> bool:
         """False when the host's own behaviour is left completely alone."""
         kinds = ("positive", "negative", "hires_positive", "hires_negative")
         directives = [d for kind in kinds for d in self._directives(kind)]
-        return any(d is not None for d in directives) or any(self._set_here(name) for name in FIELDS)
+        if any(d is not None for d in directives) or any(self._set_here(name) for name in FIELDS):
+            return True
+        return self.fallback is not None and any(self.fallback(i) for i in range(self.count))
 
     def recorded_settings(self) -> Settings:
         """What the infotext records: the fields set by the panel (when enabled) or by XYZ."""
         fields_set = {name: self._set_here(name) for name in FIELDS}
-        mode = self.settings.mode if self.settings.enabled or "mode" in self.xyz else Settings.mode
-        return replace(Settings(enabled=True, mode=mode), **fields_set)
+        return replace(Settings(enabled=True, mode=self.mode), **fields_set)
 
     def schedules(self) -> list[Schedule]:
         """Every schedule this plan can hand out (for validation against the model family)."""
         kinds = ("positive", "negative", "hires_positive", "hires_negative")
         found = [d for kind in kinds for d in self._directives(kind) if d is not None]
-        return found + [_parsed(text) for name in FIELDS if (text := self._set_here(name))]
+        found += [_parsed(text) for name in FIELDS if (text := self._set_here(name))]
+        if self.fallback is not None:
+            found += [c.schedule for i in range(self.count) if (c := self.fallback(i)) and c.schedule]
+        return found
 
 
 def check_family(schedules: Iterable[Schedule], family: str | None, host: str) -> None:
@@ -101,17 +115,24 @@ def check_family(schedules: Iterable[Schedule], family: str | None, host: str) -
             conventions.neighbours(item.value, family, host)
 
 
-def status(settings: Settings, family: str | None, host: str, host_value: int) -> str:
-    """One line for the panel: what the values do on the loaded model, and their source."""
+def status(
+    settings: Settings, family: str | None, host: str, host_value: int, auto: str | None = None
+) -> str:
+    """One line for the panel: what the values do on the loaded model, and their source.
+
+    ``auto`` is the Auto mode's decision for the prompt in the prompt box, when there is one.
+    """
     if family is None:
         return "No model loaded yet: the effect is shown once a model is loaded."
     if family not in conventions.FAMILIES:
         return f"{family}: Clip Skip Control has no effect on this model family."
     notes = []
-    if settings.enabled and settings.mode != "Manual" and not settings.positive:
-        notes.append(f"{settings.mode} mode is not available in this version: using the host's Clip skip")
     effective = settings.effective() if settings.enabled else {}
     positive = effective.get("positive") or ""
+    if settings.enabled and settings.mode == "Auto" and not positive:
+        return auto or "Auto: each prompt chooses its skip at generation time (see Settings for the policy)"
+    if settings.enabled and settings.mode != "Manual" and not positive:
+        notes.append(f"{settings.mode} mode is not available in this version: using the host's Clip skip")
     if not positive:
         text = f"host Clip skip {host_value}: {conventions.describe(host_value, family, host)}"
         return " · ".join([text, *notes])

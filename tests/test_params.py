@@ -68,7 +68,7 @@ def test_infotext_round_trip_writes_only_non_defaults():
     assert written == {
         "Clip skip schedule": "2@40%, 1",
         "Hires negative clip skip": "1.5",
-        "Clip skip mode": "Auto",
+        "Clip skip mode": "auto",
     }
     assert params.from_infotext(written) == settings
     assert params.infotext(Settings(positive="2")) == {}  # disabled: nothing

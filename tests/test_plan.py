@@ -87,6 +87,12 @@ def test_status_lines():
     assert line.endswith("source: panel")
     assert "only CLIP-L moves" in status(Settings(enabled=True, positive="3"), "sdxl", "a1111", 1)
     assert "ignores clip skip on SD2" in status(Settings(enabled=True, positive="3"), "sd2", "a1111", 1)
-    assert "not available in this version" in status(Settings(enabled=True, mode="Auto"), "sd1", "a1111", 1)
+    assert "not available in this version" in status(
+        Settings(enabled=True, mode="Checkpoint default"), "sd1", "a1111", 1
+    )
+    assert status(Settings(enabled=True, mode="Auto"), "sd1", "a1111", 1).startswith(
+        "Auto: each prompt chooses"
+    )
+    assert status(Settings(enabled=True, mode="Auto"), "sd1", "a1111", 1, auto="Auto: tags") == "Auto: tags"
     assert status(Settings(), None, "a1111", 1).startswith("No model loaded yet")
     assert "no effect" in status(Settings(), "sd3", "a1111", 1)

@@ -35,6 +35,8 @@ def read_json_object(
         raise MetadataError(
             f"{name}: {what} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from error
+    except RecursionError as error:
+        raise MetadataError(f"{name}: {what} nests JSON too deeply") from error
     if not isinstance(data, dict):
         raise MetadataError(f"{name}: {what} is a JSON {type(data).__name__}; expected a JSON object")
     return data

@@ -115,6 +115,8 @@ def _parse(name: str, length: int, raw: bytes, read: int) -> SafetensorsHeader:
         raise MetadataError(
             f"{name}: the header is not valid JSON: {error.msg} at byte {error.pos}"
         ) from error
+    except RecursionError as error:
+        raise MetadataError(f"{name}: the header nests JSON too deeply to be a safetensors header") from error
     if not isinstance(data, dict):
         raise MetadataError(
             f"{name}: the header is a JSON {type(data).__name__}, expected a JSON object of tensor entries"

@@ -6,7 +6,8 @@ from typing import Any
 
 from clip_skip_ext import conventions, params
 from clip_skip_ext.plan import status
-from clip_skip_ext.webui import host
+from clip_skip_ext.policy import PolicyError
+from clip_skip_ext.webui import auto, host
 
 PREFIX = "/clip-skip-control/v1"
 
@@ -29,6 +30,16 @@ def describe(value: str = "") -> dict[str, Any]:
     return {"valid": True, "value": settings.positive, "family": family, "host": host_name, "status": text}
 
 
+def explain(prompt: str = "", family: str = "") -> dict[str, Any]:
+    """Auto mode's decision for a prompt on the loaded model (or ``family``), with its reasons."""
+    family = family or host.current_family() or ""
+    try:
+        return auto.explain(prompt, family, host.host_name())
+    except (conventions.ConventionError, PolicyError) as error:
+        return {"error": str(error)}
+
+
 def add_routes(demo: Any, app: Any) -> None:
     app.add_api_route(f"{PREFIX}/schema", schema, methods=["GET"])
     app.add_api_route(f"{PREFIX}/describe", describe, methods=["GET"])
+    app.add_api_route(f"{PREFIX}/explain", explain, methods=["GET"])

@@ -15,13 +15,16 @@ from modules import extra_networks, scripts, shared
 
 from clip_skip_ext import __version__, conventions, directives, params
 from clip_skip_ext.plan import Plan, check_family
+from clip_skip_ext.policy import PolicyError
 from clip_skip_ext.schedule import ScheduleError
 from clip_skip_ext.webui import host, settings
+from clip_skip_ext.webui.auto import INFOTEXT_KEY as AUTO_KEY
+from clip_skip_ext.webui.auto import AutoChoices
 from clip_skip_ext.webui.hook import ConditioningHook, clear_cache
 from clip_skip_ext.webui.xyz import XYZ_ATTR
 
 PLAN_ATTR = "_clip_skip_plan"
-OWN_KEYS = (*params.BY_INFOTEXT, params.SOURCE_KEY, params.VERSION_KEY)
+OWN_KEYS = (*params.BY_INFOTEXT, params.SOURCE_KEY, params.VERSION_KEY, AUTO_KEY)
 
 
 class _DirectiveNetwork(extra_networks.ExtraNetwork):
@@ -53,24 +56,33 @@ class Script(scripts.Script):
     def ui(self, is_img2img: bool) -> list[Any]:
         from clip_skip_ext.webui import ui  # gradio: only where a panel is built
 
-        components = ui.build(is_img2img)
+        components = ui.build(is_img2img, getattr(self, "_prompt_box", None))
         self.infotext_fields = ui.infotext_fields(components)
         self.paste_field_names = list(params.BY_INFOTEXT)
         return components
+
+    def after_component(self, component, **kwargs) -> None:
+        """Keep the tab's prompt box (built before the scripts' panels) for the Auto status line."""
+        if kwargs.get("elem_id") in ("txt2img_prompt", "img2img_prompt"):
+            self._prompt_box = component
 
     def process(self, p, *args) -> None:
         family, host_name = host.current_family(), host.host_name()
         plan, error = Plan(), None
         try:
             overrides = getattr(p, XYZ_ATTR, {})
+            prompts = list(getattr(p, "all_prompts", None) or [])
             plan = Plan(
                 params.from_fields(overrides, base=params.from_args(args)),
                 frozenset(overrides),
-                _parse_all(getattr(p, "all_prompts", None)),
+                _parse_all(prompts),
                 _parse_all(getattr(p, "all_negative_prompts", None)),
+                count=len(prompts),
             )
+            if plan.mode == "Auto" and family in conventions.FAMILIES:
+                plan.fallback = AutoChoices([directives.strip(text) for text in prompts], family, host_name)
             check_family(plan.schedules(), family, host_name)
-        except (params.ParamError, ScheduleError, conventions.ConventionError) as caught:
+        except (params.ParamError, ScheduleError, conventions.ConventionError, PolicyError) as caught:
             error = f"Clip Skip Control: {caught}"
             plan = Plan()
         self._write_infotext(p, plan, family)
@@ -119,3 +131,5 @@ class Script(scripts.Script):
             sources = [f"none ({family or 'no model'}: clip skip has no effect here)"]
         generation[params.SOURCE_KEY] = "+".join(sources)
         generation[params.VERSION_KEY] = __version__
+        if isinstance(plan.fallback, AutoChoices):
+            generation[AUTO_KEY] = plan.fallback.infotext()

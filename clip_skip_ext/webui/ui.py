@@ -14,7 +14,9 @@ from modules.ui_components import InputAccordion
 
 from clip_skip_ext import conventions, params
 from clip_skip_ext.plan import status
+from clip_skip_ext.policy import PolicyError, decide
 from clip_skip_ext.webui import host
+from clip_skip_ext.webui.auto import current_policy
 
 
 def elem_id(name: str, is_img2img: bool) -> str:
@@ -22,17 +24,30 @@ def elem_id(name: str, is_img2img: bool) -> str:
 
 
 def status_html(*values: Any) -> str:
-    """The status line for the panel's current values on the loaded model."""
+    """The status line for the panel's values (then, if wired, the prompt box) on the loaded model."""
     try:
-        settings = params.from_args(values)
-        text = status(settings, host.current_family(), host.host_name(), host.host_clip_skip())
+        settings = params.from_args(values[: len(params.PARAMS)])
+        family, host_name = host.current_family(), host.host_name()
+        prompt = values[len(params.PARAMS)] if len(values) > len(params.PARAMS) else None
+        decided = None
+        if (
+            settings.enabled
+            and settings.mode == "Auto"
+            and prompt is not None
+            and family in conventions.FAMILIES
+        ):
+            decided = decide(prompt, family, host_name, current_policy()).summary()
+        text = status(settings, family, host_name, host.host_clip_skip(), decided)
         return f"<p>{html.escape(text)}</p>"
-    except (params.ParamError, conventions.ConventionError) as error:
+    except (params.ParamError, conventions.ConventionError, PolicyError) as error:
         return f"<p style='color: var(--error-text-color, #e11)'>⚠ {html.escape(str(error))}</p>"
 
 
-def build(is_img2img: bool) -> list[Any]:
-    """The panel's input components, in ``PARAMS`` order (the API's positional order)."""
+def build(is_img2img: bool, prompt_box: Any = None) -> list[Any]:
+    """The panel's input components, in ``PARAMS`` order (the API's positional order).
+
+    ``prompt_box``, the tab's prompt textbox, lets the status line show Auto mode's decision.
+    """
     made: dict[str, Any] = {}
     by = params.BY_NAME
     with InputAccordion(False, label=by["enabled"].label, elem_id=elem_id("enabled", is_img2img)) as enabled:
@@ -53,8 +68,9 @@ def build(is_img2img: bool) -> list[Any]:
             value=status_html(*[p.default for p in params.PARAMS]), elem_id=elem_id("status", is_img2img)
         )
     components = [made[p.name] for p in params.PARAMS]
-    for component in components:
-        component.change(fn=status_html, inputs=components, outputs=[info], show_progress=False)
+    watched = components + ([prompt_box] if prompt_box is not None else [])
+    for component in watched:
+        component.change(fn=status_html, inputs=watched, outputs=[info], show_progress=False)
     return components
 
 

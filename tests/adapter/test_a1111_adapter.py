@@ -201,3 +201,34 @@ def test_infotext_keys(script):
         "Clip Skip Control version": __import__("clip_skip_ext").__version__,
     }
     assert "Clip skip" not in p.extra_generation_params  # the host's key is the host's
+
+
+TAGS = "masterpiece, best quality, 1girl, solo, long hair, looking at viewer"
+PROSE = "a photograph of an old fisherman mending his nets on a quiet harbour at dawn"
+
+
+def test_auto_mode_decides_per_prompt(script):
+    prompts = {"prompt": [TAGS, PROSE], "negative_prompt": "blurry", "batch_size": 2, "steps": 2}
+    p, ours = run(script, [True, "", "", "", "", "Auto"], **prompts)
+    c, uc = calls(ours)[0]
+    at = {n: calls(host(n, **prompts))[0] for n in (1, 2)}
+    assert same(c[0], at[2][0][0])  # tags: sd1 tags -> 2
+    assert same(c[1], at[1][0][1])  # prose: sd1 prose -> 1
+    assert same(uc[0], at[2][1][0])  # each negative follows its positive
+    assert same(uc[1], at[1][1][1])
+    generation = p.extra_generation_params
+    assert generation["Clip skip mode"] == "auto"
+    assert generation["Clip skip source"] == "auto"
+    assert generation["Clip skip auto"] == ["tags 1.00: 2", "prose -1.00: 1"]
+
+
+def test_auto_mode_loses_to_an_explicit_value(script):
+    p, _ = run(script, [True, "3", "", "", "", "Auto"], prompt=TAGS, steps=2)
+    assert p.extra_generation_params["Clip skip source"] == "panel"
+
+
+def test_an_invalid_policy_stops_the_generation(script, sd1_model):
+    shared.opts.data["clip_skip_policy"] = "sd1 tags: 2\nsd1 poetry: 1\n"
+    with pytest.raises(ClipSkipError, match="line 2"):
+        run(script, [True, "", "", "", "", "Auto"], prompt=TAGS, steps=2)
+    assert sd1_model.encodes == []

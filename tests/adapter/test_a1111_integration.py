@@ -87,8 +87,11 @@ def test_routes_and_settings():
     assert routes["/clip-skip-control/v1/describe"](value="25")["error"].startswith(
         "positive: clip skip schedule '25'"
     )
+    explained = routes["/clip-skip-control/v1/explain"](prompt="1girl, solo, masterpiece, best quality")
+    assert (explained["style"], explained["skip"]) == ("tags", "2")
     settings.add_options()
     assert shared.opts.clip_skip_directives is True
+    assert shared.opts.clip_skip_policy.startswith("#") or "sd1 tags: 2" in shared.opts.clip_skip_policy
 
 
 def test_register_adds_callbacks_each_time_scripts_load(xyz_grid):

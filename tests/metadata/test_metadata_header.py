@@ -111,3 +111,11 @@ def test_a_truncated_real_file_is_rejected(tmp_path):
 def test_a_missing_file_is_a_metadata_error(tmp_path):
     with pytest.raises(MetadataError, match="cannot read the file"):
         read_header(tmp_path / "absent.safetensors")
+
+
+def test_deeply_nested_header_is_rejected_cleanly(tmp_path):
+    body = b"[" * 100_000 + b"]" * 100_000
+    path = tmp_path / "nested.safetensors"
+    path.write_bytes(struct.pack("<Q", len(body)) + body)
+    with pytest.raises(MetadataError, match="nests JSON too deeply"):
+        read_header(path)

@@ -13,6 +13,7 @@ import json
 import os
 import struct
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 
@@ -230,3 +231,15 @@ def test_img2img_parity_and_schedule():
     host = img2img(override_settings={**BASE["override_settings"], "CLIP_stop_at_last_layers": 2})
     assert img2img({"enabled": True, "positive": "2"}) == host
     assert img2img({"enabled": True, "positive": "2@50%, 1"}) != host
+
+
+def test_auto_mode_chooses_per_prompt_and_explains():
+    tags = "masterpiece, best quality, 1girl, solo, long hair, looking at viewer"
+    auto = txt2img({"enabled": True, "mode": "Auto"}, prompt=tags)
+    two = txt2img({"enabled": True, "positive": "2"}, prompt=tags)
+    assert images(auto) == images(two)
+    assert "Clip skip mode: auto" in infotext(auto)
+    assert "Clip skip auto: tags 1.00: 2" in infotext(auto)
+    status, explained = call("/clip-skip-control/v1/explain?prompt=" + urllib.parse.quote(tags))
+    assert status == 200
+    assert (explained["style"], explained["skip"]) == ("tags", "2")
