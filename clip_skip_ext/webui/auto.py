@@ -50,8 +50,8 @@ class AutoChoices:
         return Choice(parse(self.decision(index).skip), "auto")
 
     def infotext(self) -> list[str]:
-        """Per image: the style, its score and the skip chosen, e.g. ``tags 0.82: 2``."""
-        return [f"{d.style} {d.score:.2f}: {d.skip}" for d in map(self.decision, range(len(self.prompts)))]
+        """Per image: the style, its score and the skip chosen, e.g. ``tags 0.82 → 2``."""
+        return [f"{d.style} {d.score:.2f} → {d.skip}" for d in map(self.decision, range(len(self.prompts)))]
 
 
 def explain(prompt: str, family: str, host: str) -> dict:

@@ -219,7 +219,7 @@ def test_auto_mode_decides_per_prompt(script):
     generation = p.extra_generation_params
     assert generation["Clip skip mode"] == "auto"
     assert generation["Clip skip source"] == "auto"
-    assert generation["Clip skip auto"] == ["tags 1.00: 2", "prose -1.00: 1"]
+    assert generation["Clip skip auto"] == ["tags 1.00 → 2", "prose -1.00 → 1"]
 
 
 def test_auto_mode_loses_to_an_explicit_value(script):

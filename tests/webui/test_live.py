@@ -239,7 +239,7 @@ def test_auto_mode_chooses_per_prompt_and_explains():
     two = txt2img({"enabled": True, "positive": "2"}, prompt=tags)
     assert images(auto) == images(two)
     assert "Clip skip mode: auto" in infotext(auto)
-    assert "Clip skip auto: tags 1.00: 2" in infotext(auto)
+    assert "Clip skip auto: tags 1.00 → 2" in infotext(auto)
     status, explained = call("/clip-skip-control/v1/explain?prompt=" + urllib.parse.quote(tags))
     assert status == 200
     assert (explained["style"], explained["skip"]) == ("tags", "2")
