@@ -12,7 +12,8 @@ WebUIs encode under their generation lock).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -29,8 +30,21 @@ def text_transformer(model: nn.Module) -> nn.Module:
     return inner
 
 
-def hidden_states(model: nn.Module, input_ids: torch.Tensor, depth: int) -> tuple[torch.Tensor, ...]:
-    """``hidden_states[0..depth]`` (0 = token embeddings) from a forward that stops after block ``depth``.
+def _hook_every_block(model: nn.Module) -> None:
+    """transformers 5 records hidden states with hooks it installs, once, on the blocks present at a
+    model's first forward: install them now, so that a first forward truncated here does not leave
+    the later, full ones without the hooks of the blocks it cut off."""
+    try:
+        from transformers.utils.output_capturing import maybe_install_capturing_hooks
+    except ImportError:  # transformers 4.x collects hidden states in the encoder loop
+        return
+    if hasattr(model, "config"):
+        maybe_install_capturing_hooks(model)
+
+
+@contextlib.contextmanager
+def truncated(model: nn.Module, depth: int) -> Iterator[None]:
+    """Run only the first ``depth`` blocks (at least one) of ``model`` inside the block.
 
     At least one block runs: some transformers versions record hidden states from the blocks
     themselves, so a forward with none would report no states at all.
@@ -39,13 +53,20 @@ def hidden_states(model: nn.Module, input_ids: torch.Tensor, depth: int) -> tupl
     blocks = encoder.layers
     if not 0 <= depth <= len(blocks):
         raise ValueError(f"depth {depth} is outside 0..{len(blocks)} for a {len(blocks)}-block encoder")
-    run = max(depth, 1)
-    if run < len(blocks):
-        encoder.layers = blocks[:run]
+    _hook_every_block(model)
+    if max(depth, 1) < len(blocks):
+        encoder.layers = blocks[: max(depth, 1)]
     try:
-        states = model(input_ids=input_ids, output_hidden_states=True).hidden_states
+        yield
     finally:
         encoder.layers = blocks
+
+
+def hidden_states(model: nn.Module, input_ids: torch.Tensor, depth: int) -> tuple[torch.Tensor, ...]:
+    """``hidden_states[0..depth]`` (0 = token embeddings) from a forward that stops after block ``depth``."""
+    with truncated(model, depth):
+        states = model(input_ids=input_ids, output_hidden_states=True).hidden_states
+    run = max(depth, 1)
     if states is None or len(states) != run + 1:
         found = "none" if states is None else len(states)
         raise RuntimeError(f"expected {run + 1} hidden states from the text model, got {found}")

@@ -242,3 +242,12 @@ def test_a_truncated_sd2_encoder_counts_from_the_reference_end():
     assert torch.equal(native, out.last_hidden_state)
     with pytest.raises(ValueError, match=r"outside this 23-block encoder \(from_end 2..25\)"):
         select_layers(model, ids, [Layer(1, True)], reference_layers=24)
+
+
+@torch.no_grad()
+def test_a_first_forward_that_is_truncated_leaves_later_full_forwards_intact():
+    # transformers 5 hooks the blocks present at a model's first forward (output_capturing.py)
+    model = build(TINY, seed=7)
+    ids = tokens()
+    hidden_states(model, ids, 2)
+    assert len(full(model, ids).hidden_states) == 5

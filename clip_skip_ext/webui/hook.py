@@ -16,7 +16,7 @@ from typing import Any
 from clip_skip_ext.conds import combine, whole_values
 from clip_skip_ext.plan import Plan
 from clip_skip_ext.schedule import Schedule
-from clip_skip_ext.webui import host
+from clip_skip_ext.webui import host, memo
 
 # Private cache slots, one per (pass, prompt kind, skip), shaped like the host's ([key, value]):
 # passing the host's one-slot caches through would evict its entry at every other skip.
@@ -64,12 +64,13 @@ class ConditioningHook:
         calls = hires_steps if hires else steps
         run_steps, multiplier = self._timeline(calls, hires)
         needed = whole_values([item.value for s in schedules for item in s.items])
-        by_skip = {
-            v: self._encode(
-                v, family, name, function, required_prompts, steps, extra_network_data, hires_steps
-            )
-            for v in needed
-        }
+        with memo.one_pass(host.shared.sd_model, _depths(host.shared.sd_model, family, needed)):
+            by_skip = {
+                v: self._encode(
+                    v, family, name, function, required_prompts, steps, extra_network_data, hires_steps
+                )
+                for v in needed
+            }
         if len(needed) == 1 and all(s.is_constant and s.items[0].value == needed[0] for s in schedules):
             return by_skip[needed[0]]
         breakpoints = [s.breakpoints(run_steps, multiplier) for s in schedules]
@@ -98,6 +99,17 @@ class ConditioningHook:
         slot = _SLOTS.setdefault((name, value), [None, None])
         with host.options(**overrides):
             return self.original(function, prompts, steps, [slot], extra_network_data, hires_steps)
+
+
+def _depths(sd_model: Any, family: str, skips: list[int]) -> list[int | None]:
+    """Per text embedder, the deepest block the skips need: A1111 reads ``hidden_states[-N]`` from
+    CLIP-L (SD1, and SDXL with ``sdxl_clip_l_skip``); SDXL's CLIP-G never moves (None: all blocks)."""
+    first = memo.embedders(sd_model)[:1]
+    transformer = getattr(getattr(first[0], "wrapped", None), "transformer", None) if first else None
+    layers = getattr(getattr(transformer, "config", None), "num_hidden_layers", None)
+    if layers is None or min(skips) <= 1:
+        return []
+    return [layers + 1 - min(skips)] + ([None] if family == "sdxl" else [])
 
 
 def _assemble(by_skip: dict[int, Any], breakpoints: list[list[tuple[int, float]]]) -> Any:

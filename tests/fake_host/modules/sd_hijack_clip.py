@@ -28,20 +28,48 @@ def _final_norm(model):
     return getattr(model, "text_model", model).final_layer_norm
 
 
+class Wrapped:
+    """``FrozenCLIPEmbedder``: the Hugging Face text model at ``.transformer`` (sd_hijack_clip.py:351)."""
+
+    def __init__(self, transformer):
+        self.transformer = transformer
+
+
+class OpenClipWrapped:
+    """``FrozenOpenCLIPEmbedder2``: ``encode_with_transformer(tokens)`` returns the named layers
+    (sgm modules.py:466-489, read by sd_hijack_open_clip.py:56-64). An HF model stands in for OpenCLIP."""
+
+    layer = "penultimate"
+
+    def __init__(self, model):
+        self.model = model
+
+    def encode_with_transformer(self, tokens):
+        out = self.model(input_ids=tokens, output_hidden_states=True)
+        return {"penultimate": out.hidden_states[-2], "pooled": out.pooler_output}
+
+
+class Embedder:
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+
+
 class FakeSD1:
     is_sd1, is_sd2, is_sdxl = True, False, False
     sd_checkpoint_info = "fake-sd1.safetensors"
 
     def __init__(self, clip):
         self.clip = clip
+        self.cond_stage_model = Embedder(Wrapped(clip))
         self.encodes = []  # (texts, skip) per call, for the tests
 
     def get_learned_conditioning(self, texts):
         n = shared.opts.CLIP_stop_at_last_layers
         self.encodes.append((list(texts), n))
-        with torch.no_grad():
-            out = self.clip(input_ids=tokenize(texts), output_hidden_states=-n)
-            return out.last_hidden_state if n <= 1 else _final_norm(self.clip)(out.hidden_states[-n])
+        transformer = self.cond_stage_model.wrapped.transformer
+        with torch.no_grad():  # sd_hijack_clip.py:351-360
+            out = transformer(input_ids=tokenize(texts), output_hidden_states=-n)
+            return out.last_hidden_state if n <= 1 else _final_norm(transformer)(out.hidden_states[-n])
 
 
 class FakeConditioner:
@@ -55,7 +83,7 @@ class FakeSDXL:
 
     def __init__(self, clip_l, clip_g):
         self.clip_l, self.clip_g = clip_l, clip_g
-        self.conditioner = FakeConditioner([clip_l, clip_g])
+        self.conditioner = FakeConditioner([Embedder(Wrapped(clip_l)), Embedder(OpenClipWrapped(clip_g))])
         self.encodes = []
 
     def get_learned_conditioning(self, texts):
@@ -63,11 +91,9 @@ class FakeSDXL:
         moved = shared.opts.sdxl_clip_l_skip is True
         self.encodes.append((list(texts), n, moved))
         ids = tokenize(texts)
-        with torch.no_grad():
-            l_states = self.clip_l(input_ids=ids, output_hidden_states=True).hidden_states
-            g_out = self.clip_g(input_ids=ids, output_hidden_states=True)
-        clip_l = l_states[-n] if moved else l_states[-2]
-        return {
-            "crossattn": torch.cat([clip_l, g_out.hidden_states[-2]], dim=2),
-            "vector": g_out.pooler_output,
-        }
+        clip_l, clip_g = self.conditioner.embedders
+        with torch.no_grad():  # sd_hijack_clip.py:374-384 (layer "hidden", layer_idx 11)
+            l_states = clip_l.wrapped.transformer(input_ids=ids, output_hidden_states=True).hidden_states
+            g = clip_g.wrapped.encode_with_transformer(ids)
+        l_out = l_states[-n] if moved else l_states[-2]
+        return {"crossattn": torch.cat([l_out, g["penultimate"]], dim=2), "vector": g["pooled"]}
