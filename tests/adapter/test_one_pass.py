@@ -3,7 +3,6 @@
 import contextlib
 import types
 
-import pytest
 import torch
 from modules import processing, sd_hijack_clip, shared
 
@@ -103,8 +102,3 @@ def test_textual_inversion_fixes_are_part_of_the_key_and_consumed():
     assert call(input_ids=ids) == 2
     assert holder.fixes is None  # a hit consumes them, as EmbeddingsWithFixes.forward does
     assert call(input_ids=ids) == 1
-
-
-@pytest.mark.parametrize("skips", [[2], [3, 5]])
-def test_depths(skips, sd1_model):
-    assert memo.embedders(sd1_model)[0].wrapped.transformer is sd1_model.clip
