@@ -1,0 +1,739 @@
+"""Per-checkpoint defaults and LoRA training skips in the WebUI (DESIGN.md §1 and §6).
+
+The known default of the loaded checkpoint comes from the metadata database
+(``clip_skip_ext.metadata.lookup``): user override > sidecar ``<model>.json`` > safetensors header >
+``<model>.civitai.info`` > curated entries. Name heuristics are shown (``route``) but never applied.
+It sits below the panel, XYZ and prompt directives and Auto mode, above the host's own Clip skip
+(DESIGN.md §1); ``Settings → Clip Skip Control`` can turn it off (``OPTIONS``).
+
+Host facts this relies on (A1111 v1.10.1; Forge is the same where not said):
+
+- the loaded checkpoint is ``sd_model.sd_checkpoint_info`` (A1111 ``modules/sd_models.py:527-529``,
+  Forge ``sd_models.py:509``), a ``CheckpointInfo`` (``sd_models.py:56-103``): ``filename`` (path),
+  ``name`` (relative to the models folder, the host's hash-cache title ``checkpoint/<name>``),
+  ``sha256`` (from the host's hash cache, or computed at load unless ``--no-hashing``: ``:92``,
+  ``:111``). A1111's ``shared.sd_model`` is a property that *loads* the model on first access
+  (``shared_items.py:172-175``, ``sd_models.py:683-701``), so this module reads
+  ``sd_models.model_data.sd_model`` instead, which never loads anything;
+- a missing sha256 is taken from the host's cache with ``hashes.sha256_from_cache``
+  (``modules/hashes.py:22-38``), never ``hashes.sha256`` (``:41-67``, which hashes the whole file);
+- the user override file lives in the WebUI's data folder, ``modules.paths_internal.data_path``
+  (``--data-dir``; ``paths_internal.py:25-30``, re-exported by ``paths.py:3``; Forge
+  ``paths_internal.py:30``), not in the extension folder, so updates and reinstalls keep it;
+- ``<lora:NAME:…>`` / ``<lyco:NAME:…>`` tags are the extra-network syntax (``extra_networks.py:175``,
+  items split on ``:`` and ``=``, ``:31-43``); the Lora extension registers ``lora`` and the alias
+  ``lyco`` (``extensions-builtin/Lora/scripts/lora_script.py:21-24``) and resolves NAME with
+  ``available_networks`` / ``available_network_aliases`` / ``forbidden_network_aliases``
+  (``Lora/networks.py:296-308``), filled by scanning ``--lora-dir`` and ``--lyco-dir-backcompat``
+  for ``.pt``, ``.ckpt``, ``.safetensors`` (``networks.py:650-672``; Forge
+  ``extensions-builtin/sd_forge_lora/networks.py:130-150``, ``--lora-dir`` only). That module is
+  imported as ``networks`` while its folder is on ``sys.path`` (``modules/scripts.py:511-522``) and
+  stays in ``sys.modules``; without it the folders are scanned here.
+
+Reading never breaks a generation: any error is logged once and the answer is "not known". Results
+are cached per (file, its mtime and size, sidecar, civitai.info, family, host, sha256, override
+file), so a generation reads no model file again until something changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modules import shared
+
+from clip_skip_ext import conventions
+from clip_skip_ext.metadata import (
+    DEFAULT_FILENAME,
+    OverrideStore,
+    OverrideStoreError,
+    Result,
+    civitai_info_path,
+    default_entries,
+    lookup,
+    normalize_sha256,
+    sidecar_path,
+)
+from clip_skip_ext.metadata.recommendation import Recommendation
+from clip_skip_ext.plan import Choice
+from clip_skip_ext.schedule import Schedule, format_value, parse
+from clip_skip_ext.webui import host as webui_host
+
+log = logging.getLogger(__name__)
+
+APPLY_KEY = "clip_skip_checkpoint_defaults"
+FOLLOW_LORA_KEY = "clip_skip_follow_lora"
+OPTIONS: dict[str, tuple[Any, str]] = {
+    APPLY_KEY: (
+        True,
+        "Apply a checkpoint's known clip skip automatically (your saved default, the model's metadata, "
+        "the curated list) when no panel, XYZ or prompt value is set",
+    ),
+    FOLLOW_LORA_KEY: (
+        False,
+        "Follow the training clip skip recorded in a LoRA of the prompt (ss_clip_skip) instead of "
+        "only warning when it differs",
+    ),
+}
+
+# Infotext keys suggested for the lead's script (values: ``Known.label``, ``"; ".join(lora_notes(...))``).
+DEFAULT_INFOTEXT_KEY = "Clip skip default"
+LORA_INFOTEXT_KEY = "Clip skip LoRA"
+
+# extra_networks.py:175 `<(\w+):([^>]+)>` for the two names the Lora extension registers.
+LORA_TAG = re.compile(r"<(lora|lyco):([^>]+)>")
+LORA_EXTENSIONS = (".pt", ".ckpt", ".safetensors")  # Lora/networks.py:651-652
+
+MAX_CACHED = 256
+SCAN_SECONDS = 30.0  # how long a scan of the LoRA folders is reused (only without the host registry)
+
+
+@dataclass(frozen=True)
+class Known:
+    """A known default clip skip: for the loaded checkpoint, or a LoRA's training value.
+
+    ``value`` is in the running host's numbering (what the host's own "Clip skip" would need);
+    ``original`` and ``convention`` are what the source wrote; ``source`` is the short text for
+    the panel and the infotext ("user override", "safetensors header (modelspec.encoder_layer)",
+    "curated: AI Horde reference, 2DN", "LoRA foo (ss_clip_skip)"); ``detail`` its full wording.
+    ``origin`` is the database's origin ("override", "sidecar", "header", "civitai", "curated");
+    ``kind`` is "checkpoint" or "lora"; ``model`` the file name (checkpoint) or tag name (LoRA).
+    """
+
+    value: float
+    original: float
+    convention: str
+    source: str
+    confidence: float
+    origin: str
+    host: str
+    kind: str = "checkpoint"
+    model: str = ""
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        """``2 (user override)``: the value and its source, for the infotext."""
+        return f"{format_value(self.value)} ({self.source})"
+
+    @property
+    def numbering(self) -> str:
+        """How the source wrote it when that is another number, e.g. ``-2 in ComfyUI numbering``."""
+        if self.original == self.value:
+            return ""
+        return f"{format_value(self.original)} in {conventions.HOST_NAMES[self.convention]} numbering"
+
+    @property
+    def summary(self) -> str:
+        """One phrase for the panel, e.g. ``checkpoint default 2 from user override``."""
+        what = "checkpoint default" if self.kind == "checkpoint" else "LoRA training skip"
+        extra = f" (written as {self.numbering})" if self.numbering else ""
+        return f"{what} {format_value(self.value)} from {self.source}{extra}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "original": self.original,
+            "convention": self.convention,
+            "source": self.source,
+            "confidence": self.confidence,
+            "origin": self.origin,
+            "kind": self.kind,
+            "model": self.model,
+            "detail": self.detail,
+        }
+
+
+# ---- settings and paths ----------------------------------------------------------------------------
+
+
+def _setting(key: str) -> Any:
+    # opts.<key> raises before the option is registered (A1111 options.py:131-142): read the data.
+    return shared.opts.data.get(key, OPTIONS[key][0])
+
+
+def apply_defaults() -> bool:
+    """Settings: apply known checkpoint defaults automatically."""
+    return bool(_setting(APPLY_KEY))
+
+
+def follow_lora() -> bool:
+    """Settings: follow a LoRA's training skip instead of only warning."""
+    return bool(_setting(FOLLOW_LORA_KEY))
+
+
+def overrides_path() -> Path:
+    """The user override file: ``<data dir>/clip_skip_overrides.json`` (``--data-dir``,
+    ``modules/paths_internal.py:25-30``), outside the extension folder."""
+    from modules import paths_internal
+
+    return Path(os.path.abspath(paths_internal.data_path)) / DEFAULT_FILENAME
+
+
+def _store() -> OverrideStore:
+    return OverrideStore(overrides_path())
+
+
+# ---- the loaded checkpoint -------------------------------------------------------------------------
+
+
+def _model_now() -> Any:
+    """The loaded model, without loading one: ``sd_models.model_data.sd_model`` (A1111
+    ``sd_models.py:664-701``, Forge ``sd_models.py:396-404``); else ``shared.sd_model``."""
+    data = getattr(sys.modules.get("modules.sd_models"), "model_data", None)
+    if data is not None and hasattr(data, "sd_model"):
+        return data.sd_model
+    return getattr(shared, "sd_model", None)
+
+
+def _usable(info: Any) -> bool:
+    return isinstance(getattr(info, "filename", None), str) and bool(info.filename)
+
+
+def loaded_checkpoint() -> Any | None:
+    """The ``CheckpointInfo`` of the loaded model, or None (nothing loaded; Forge's
+    ``FakeInitialModel`` before the first generation, ``sd_models.py:385-393``, has none)."""
+    info = getattr(_model_now(), "sd_checkpoint_info", None)
+    return info if _usable(info) else None
+
+
+def _selected_checkpoint() -> Any | None:
+    """The checkpoint chosen in Settings (``opts.sd_model_checkpoint``, a title or alias; A1111
+    ``select_checkpoint``, ``sd_models.py:218-222``), for the route when nothing is loaded yet."""
+    try:
+        from modules import sd_models
+
+        info = sd_models.checkpoint_aliases.get(shared.opts.data.get("sd_model_checkpoint"))
+    except Exception:  # an optional nicety
+        return None
+    return info if _usable(info) else None
+
+
+def _file_name(info: Any) -> str:
+    return os.path.basename(info.filename)
+
+
+def _sha256(info: Any) -> str | None:
+    """The checkpoint's full sha256 if the host already knows it; never hashes the file."""
+    digest = normalize_sha256(getattr(info, "sha256", None))
+    if digest:
+        return digest
+    name = getattr(info, "name", None) or _file_name(info)
+    try:
+        from modules import hashes
+
+        return normalize_sha256(hashes.sha256_from_cache(info.filename, f"checkpoint/{name}"))
+    except Exception:  # the cache is optional; the name still identifies the file
+        return None
+
+
+# ---- cached lookups -----------------------------------------------------------------------------
+
+_CACHE: dict[tuple, Result] = {}
+_LOCK = threading.Lock()
+_WARNED: set[str] = set()
+
+
+def clear_cache() -> None:
+    """Forget every cached lookup (after saving an override, or in tests)."""
+    with _LOCK:
+        _CACHE.clear()
+        _SCANS.clear()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("Clip Skip Control: %s", message)
+
+
+def _stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _lookup(
+    path: str,
+    *,
+    kind: str,
+    family: str | None,
+    host: str,
+    sha256: str | None = None,
+    store: OverrideStore | None = None,
+) -> Result:
+    """``metadata.lookup`` through the cache. Checkpoints: every source; LoRAs: only what records
+    a training skip (sidecar, header, civitai.info), no overrides, curated entries or name guesses."""
+    path = os.path.abspath(path)
+    key = (
+        kind,
+        path,
+        _stamp(path),
+        _stamp(sidecar_path(path)),
+        _stamp(civitai_info_path(path)),
+        family,
+        host,
+        sha256,
+        None if store is None else (str(store.path), _stamp(store.path)),
+    )
+    with _LOCK:
+        found = _CACHE.get(key)
+    if found is not None:
+        return found
+    if kind == "lora":
+        result = lookup(path, host=host, kind="lora", family=family, curated=(), use_heuristics=False)
+    else:
+        result = lookup(path, host=host, kind="checkpoint", family=family, overrides=store, sha256=sha256)
+    for problem in result.problems:
+        _warn_once(problem)
+    with _LOCK:
+        if len(_CACHE) >= MAX_CACHED:
+            _CACHE.clear()
+        _CACHE[key] = result
+    return result
+
+
+def _checkpoint_result(info: Any, family: str | None, host: str) -> Result:
+    return _lookup(
+        info.filename, kind="checkpoint", family=family, host=host, sha256=_sha256(info), store=_store()
+    )
+
+
+def _short_source(recommendation: Recommendation) -> str:
+    """The source in a few words; curated entries as ``curated: AI Horde reference, <name>``."""
+    if recommendation.origin != "curated":
+        return recommendation.source
+    detail = recommendation.detail
+    name = next(
+        (entry.name for entry in default_entries() if detail.startswith(entry.name + ": ")),
+        detail.split(": ", 1)[0],
+    )
+    cited = recommendation.source.removeprefix("curated: ")
+    where = "AI Horde reference" if cited.startswith("AI Horde") else cited.split(" (", 1)[0].split(":", 1)[0]
+    return f"curated: {where}, {name}"
+
+
+def _known(result: Result, host: str, kind: str = "checkpoint", model: str = "") -> Known | None:
+    """The highest-precedence candidate that has a value on the host and is not a name guess."""
+    for candidate in result.candidates:
+        recommendation = candidate.recommendation
+        if candidate.value is None or recommendation.is_heuristic:
+            continue
+        return Known(
+            value=float(candidate.value),
+            original=float(recommendation.skip),
+            convention=recommendation.convention,
+            source=_short_source(recommendation),
+            confidence=recommendation.confidence,
+            origin=recommendation.origin,
+            host=host,
+            kind=kind,
+            model=model or result.keys.name,
+            detail=recommendation.detail,
+        )
+    return None
+
+
+def current(family: str | None, host: str) -> Known | None:
+    """The known default of the loaded checkpoint, in ``host`` numbering, or None.
+
+    ``family`` is the loaded model's (``host.current_family()``); None or a family without a clip
+    skip numbering (SD3, the SDXL refiner) gives None. Ignores the Settings switch (see
+    ``apply_defaults`` / ``job_default``). Never raises: a problem is logged once.
+    """
+    info = loaded_checkpoint()
+    if info is None or family not in conventions.FAMILIES:
+        return None
+    try:
+        return _known(_checkpoint_result(info, family, host), host)
+    except Exception as error:  # metadata must never break a generation
+        _warn_once(f"cannot read the clip skip metadata of {info.filename}: {error}")
+        return None
+
+
+# ---- saving the user's own default ------------------------------------------------------------------
+
+
+def save(value: str) -> str:
+    """Save ``value`` (a single whole or fractional value, in the running host's numbering) as the
+    loaded checkpoint's default; returns a message for the panel. Schedules are refused."""
+    info = loaded_checkpoint()
+    if info is None:
+        return "No checkpoint is loaded yet: generate once (or load one), then save its default."
+    family, host = webui_host.current_family(), webui_host.host_name()
+    name = _file_name(info)
+    if family not in conventions.FAMILIES:
+        return f"Not saved: clip skip has no effect on {name} ({family or 'unknown model family'})."
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return "Not saved: enter a clip skip value (e.g. 2) first."
+    try:
+        schedule = parse(text)
+        if not schedule.is_constant:
+            return f"Not saved: {text!r} is a schedule; a checkpoint's default is one value (e.g. 2 or 1.5)."
+        skip = schedule.items[0].value
+        effect = conventions.describe(skip, family, host)  # checks the range on this host and family
+        _store().set(skip=skip, convention=host, sha256=_sha256(info), name=name, family=family)
+    except (ValueError, OverrideStoreError, OSError) as error:  # ScheduleError, ConventionError too
+        return f"Not saved: {error}"
+    clear_cache()
+    message = f"Saved {format_value(skip)} as the default for {name} ({effect})."
+    if not apply_defaults():
+        message += " Applying checkpoint defaults is off in Settings."
+    return message
+
+
+def forget() -> str:
+    """Remove the user's saved default for the loaded checkpoint (by sha256 and by file name)."""
+    info = loaded_checkpoint()
+    if info is None:
+        return "No checkpoint is loaded."
+    name, digest = _file_name(info), _sha256(info)
+    removed = 0
+    try:
+        store = _store()
+        for _ in range(8):  # an entry by hash and one by name, at most; bounded anyway
+            found = store.find(sha256=digest, name=name)
+            if found is None:
+                break
+            entry, matched_by = found
+            # remove the key that matched (overrides.py _key: "sha256:<hex>" or "name:<file name>")
+            key = {"name": name} if matched_by == "file name" else {"sha256": entry.sha256}
+            if not store.remove(**key):
+                break
+            removed += 1
+    except (OverrideStoreError, ValueError, OSError) as error:
+        return f"Not removed: {error}"
+    clear_cache()
+    if not removed:
+        return f"No saved default for {name}."
+    now = current(webui_host.current_family(), webui_host.host_name())
+    after = f"; now: {now.summary}" if now else "; no other default is known"
+    return f"Removed your saved default for {name}{after}."
+
+
+# ---- LoRAs --------------------------------------------------------------------------------------
+
+
+def _lora_tag(arguments: str) -> str | None:
+    """NAME of a tag's ``NAME:te:unet`` arguments, or None when both multipliers are 0.
+
+    Items with one ``=`` are named (``extra_networks.py:31-43``); multipliers as
+    ``Lora/extra_networks_lora.py:28-36``.
+    """
+    positional, named = [], {}
+    for item in arguments.split(":"):
+        parts = item.split("=", 2)
+        if len(parts) == 2:
+            named[parts[0]] = parts[1]
+        else:
+            positional.append(item)
+    if not positional or not positional[0]:
+        return None
+    try:
+        te = float(positional[1]) if len(positional) > 1 else 1.0
+        te = float(named.get("te", te))
+        unet = float(positional[2]) if len(positional) > 2 else te
+        unet = float(named.get("unet", unet))
+    except ValueError:
+        return positional[0]
+    return positional[0] if (te != 0 or unet != 0) else None
+
+
+def _registry() -> Any | None:
+    module = sys.modules.get("networks")
+    wanted = ("available_networks", "available_network_aliases", "forbidden_network_aliases")
+    return module if all(isinstance(getattr(module, name, None), dict) for name in wanted) else None
+
+
+def _tag_names() -> tuple[str, ...]:
+    """``lora``, and ``lyco`` unless the host's registry has Lora without that alias: A1111 adds it
+    (``Lora/scripts/lora_script.py:24``), Forge does not (``sd_forge_lora/scripts/lora_script.py:18``)."""
+    module = sys.modules.get("modules.extra_networks")
+    registry = getattr(module, "extra_network_registry", None)
+    aliases = getattr(module, "extra_network_aliases", None)
+    if (
+        isinstance(registry, dict)
+        and "lora" in registry
+        and isinstance(aliases, dict)
+        and "lyco" not in aliases
+    ):
+        return ("lora",)
+    return ("lora", "lyco")
+
+
+def lora_names(prompts: Iterable[str]) -> list[str]:
+    """The LoRA names used in ``prompts`` (first seen first), plus Settings' "Add network to
+    prompt" (``opts.sd_lora``, added at activation: ``Lora/extra_networks_lora.py:17-21``)."""
+    names: list[str] = []
+    tags = _tag_names()
+    for text in prompts:
+        for match in LORA_TAG.finditer(text or ""):
+            if match.group(1) not in tags:
+                continue
+            name = _lora_tag(match.group(2))
+            if name and name not in names:
+                names.append(name)
+    extra = shared.opts.data.get("sd_lora", "None")
+    registry = _registry()
+    known = registry is not None and extra in registry.available_networks
+    if known and extra not in (None, "", "None") and extra not in names:
+        names.append(extra)
+    return names
+
+
+_SCANS: dict[tuple[str, ...], tuple[float, dict[str, str]]] = {}
+
+
+def _lora_dirs() -> tuple[str, ...]:
+    options = getattr(shared, "cmd_opts", None)
+    found = (getattr(options, "lora_dir", None), getattr(options, "lyco_dir_backcompat", None))
+    return tuple(path for path in found if isinstance(path, str) and path)
+
+
+def _scan(dirs: tuple[str, ...]) -> dict[str, str]:
+    """stem -> file for the LoRA folders (``networks.py:650-660``: later files of a stem win)."""
+    now = time.monotonic()
+    with _LOCK:
+        found = _SCANS.get(dirs)
+    if found is not None and now - found[0] < SCAN_SECONDS:
+        return found[1]
+    files: dict[str, str] = {}
+    for folder in dirs:
+        for root, _, names in os.walk(folder, followlinks=True):
+            for file in sorted(names):
+                stem, extension = os.path.splitext(file)
+                if extension.lower() in LORA_EXTENSIONS:
+                    files[stem] = os.path.join(root, file)
+    with _LOCK:
+        _SCANS[dirs] = (now, files)
+    return files
+
+
+def lora_file(name: str) -> str | None:
+    """The file of the LoRA that ``<lora:name:…>`` loads, as the host resolves it
+    (``networks.py:296-308``: the file name, or an alias unless several files share it)."""
+    registry = _registry()
+    if registry is not None:
+        if name.lower() in registry.forbidden_network_aliases:
+            entry = registry.available_networks.get(name)
+        else:
+            entry = registry.available_network_aliases.get(name)
+        filename = getattr(entry, "filename", None)
+        if isinstance(filename, str) and os.path.isfile(filename):
+            return filename
+    filename = _scan(_lora_dirs()).get(name)
+    return filename if filename and os.path.isfile(filename) else None
+
+
+def _lora_known(name: str, family: str, host: str) -> Known | None:
+    """The training skip a LoRA records, in host numbering, if its family is the loaded one."""
+    try:
+        path = lora_file(name)
+        if path is None:
+            return None
+        result = _lookup(path, kind="lora", family=None, host=host)
+        if result.family is None and not result.family_reason:  # nothing says: assume the loaded family
+            result = _lookup(path, kind="lora", family=family, host=host)
+        if result.family != family:  # an SD1 LoRA on SDXL, a Flux LoRA...: not comparable
+            return None
+        known = _known(result, host, kind="lora", model=name)
+    except Exception as error:  # metadata must never break a generation
+        _warn_once(f"cannot read the metadata of LoRA {name!r}: {error}")
+        return None
+    if known is None:
+        return None
+    key = re.fullmatch(r"safetensors header \((.+)\)", known.source)
+    return replace(known, source=f"LoRA {name} ({key.group(1) if key else known.source})")
+
+
+def _layers(value: float, family: str, host: str) -> tuple:
+    """What ``value`` selects on ``host``: equal for equivalent values (Forge SDXL 1 and 2)."""
+    low, high, weight = conventions.neighbours(value, family, host)
+    first, second = conventions.select(low, family, host), conventions.select(high, family, host)
+    return (first,) if weight == 0 or first == second else (first, second, weight)
+
+
+def _same(a: float, b: float, family: str, host: str) -> bool:
+    try:
+        return _layers(a, family, host) == _layers(b, family, host)
+    except conventions.ConventionError:
+        return a == b
+
+
+def lora_default(prompts: Sequence[str], family: str | None, host: str) -> Known | None:
+    """The training skip the prompts' LoRAs agree on (None when none records one or they differ)."""
+    if family not in conventions.FAMILIES:
+        return None
+    found = [known for name in lora_names(prompts) if (known := _lora_known(name, family, host))]
+    if not found or any(not _same(known.value, found[0].value, family, host) for known in found):
+        return None
+    if len(found) == 1:
+        return found[0]
+    return replace(found[0], source="; ".join(known.source for known in found), model="")
+
+
+def lora_skip(prompts: Sequence[str], family: str | None, host: str) -> tuple[float, str] | None:
+    """(value in host numbering, source) of ``lora_default``, e.g. ``(1.0, "LoRA foo (ss_clip_skip)")``."""
+    known = lora_default(prompts, family, host)
+    return (known.value, known.source) if known else None
+
+
+def lora_notes(prompts: Sequence[str], skip_in_use: float | None, family: str | None, host: str) -> list[str]:
+    """One warning per LoRA whose recorded training skip differs from ``skip_in_use`` (host
+    numbering), e.g. "LoRA foo was trained at clip skip 1 (ss_clip_skip), this image uses 2".
+
+    Silent for LoRAs that record nothing (``"None"``), SDXL LoRAs (kohya ignores clip skip
+    there), LoRAs of another family, unresolved names, and when ``skip_in_use`` is None.
+    """
+    if skip_in_use is None or family not in conventions.FAMILIES:
+        return []
+    notes = []
+    for name in lora_names(prompts):
+        known = _lora_known(name, family, host)
+        if known is None or _same(known.value, skip_in_use, family, host):
+            continue
+        where = known.source.removeprefix(f"LoRA {name} (").removesuffix(")")
+        written = f", written as {known.numbering}" if known.numbering else ""
+        notes.append(
+            f"LoRA {name} was trained at clip skip {format_value(known.value)} ({where}{written}), "
+            f"this image uses {format_value(skip_in_use)}"
+        )
+    return notes
+
+
+# ---- what the job gets ------------------------------------------------------------------------------
+
+
+def job_default(
+    prompts: Sequence[str],
+    family: str | None,
+    host: str,
+    *,
+    use_checkpoint: bool | None = None,
+    use_lora: bool | None = None,
+) -> Known | None:
+    """The default below the panel for these prompts: the LoRAs' training skip when following
+    LoRAs (Settings, or ``use_lora``), else the checkpoint's known default when applying defaults
+    (Settings, or ``use_checkpoint``, e.g. True for the panel's "Checkpoint default" mode)."""
+    if (follow_lora() if use_lora is None else use_lora) and (known := lora_default(prompts, family, host)):
+        return known
+    if apply_defaults() if use_checkpoint is None else use_checkpoint:
+        return current(family, host)
+    return None
+
+
+def choice(known: Known) -> Choice:
+    """``known`` as a plan choice: a constant schedule, source "checkpoint" or "lora"."""
+    return Choice(Schedule.constant(known.value), "lora" if known.kind == "lora" else "checkpoint")
+
+
+class Fallback:
+    """A ``Plan.fallback`` for Manual mode: image i gets ``job_default([prompts[i]])``, computed
+    once per distinct prompt. ``defaults[i]`` is the ``Known`` behind image i's choice (or None)."""
+
+    def __init__(
+        self, prompts: Sequence[str], family: str | None, host: str, *, use_checkpoint: bool | None = None
+    ) -> None:
+        by_text: dict[str, Known | None] = {}
+        for text in prompts:
+            if text not in by_text:
+                by_text[text] = job_default([text], family, host, use_checkpoint=use_checkpoint)
+        self.defaults: list[Known | None] = [by_text[text] for text in prompts]
+
+    def __bool__(self) -> bool:
+        return any(self.defaults)
+
+    def __call__(self, index: int) -> Choice | None:
+        known = self.defaults[index] if index < len(self.defaults) else None
+        return choice(known) if known else None
+
+    def labels(self) -> list[str]:
+        """The distinct ``Known.label`` values of the job, for the infotext."""
+        return list(dict.fromkeys(known.label for known in self.defaults if known))
+
+
+def panel_status(family: str | None, host: str) -> str:
+    """One phrase about the loaded checkpoint's default for the panel's status line."""
+    info = loaded_checkpoint()
+    if info is None or family not in conventions.FAMILIES:
+        return ""
+    known = current(family, host)
+    name = _file_name(info)
+    if known is None:
+        return f"no known default for {name}"
+    if not apply_defaults():
+        return f"{known.summary} for {name} (not applied: off in Settings)"
+    return f"{known.summary} for {name}"
+
+
+# ---- API ----------------------------------------------------------------------------------------------
+
+
+def route(name: str = "") -> dict[str, Any]:
+    """A checkpoint's default, source and numbering: by title, name or hash
+    (``sd_models.get_closet_checkpoint_match``, ``sd_models.py:183-200``) or the loaded one.
+
+    Returns ``{"error": ..., "status_code": 404}`` when no checkpoint matches (or none is loaded).
+    ``value`` is in the running host's numbering; ``candidates`` lists every source found.
+    """
+    host = webui_host.host_name()
+    loaded = loaded_checkpoint()
+    if name:
+        from modules import sd_models
+
+        info = sd_models.get_closet_checkpoint_match(name)
+        if not _usable(info):
+            return {"error": f"no checkpoint matches {name!r}", "status_code": 404}
+    else:
+        info = loaded or _selected_checkpoint()
+        if info is None:
+            return {"error": "no checkpoint is loaded", "status_code": 404}
+    is_loaded = loaded is not None and os.path.abspath(loaded.filename) == os.path.abspath(info.filename)
+    family = webui_host.current_family() if is_loaded else None
+    try:
+        known_family = family if family in conventions.FAMILIES else None
+        result = _checkpoint_result(info, known_family, host)
+    except Exception as error:
+        return {"error": f"cannot read the metadata of {info.filename}: {error}", "status_code": 500}
+    known = _known(result, host) if (family is None or family in conventions.FAMILIES) else None
+    guess = result.winner if result.is_heuristic else None
+    summary = result.to_dict()
+    return {
+        "checkpoint": getattr(info, "title", _file_name(info)),
+        "filename": info.filename,
+        "loaded": is_loaded,
+        "host": host,
+        "family": family or result.family,
+        "family_reason": "loaded model" if family else result.family_reason,
+        "value": known.value if known else None,
+        "source": known.source if known else None,
+        "original": known.original if known else None,
+        "convention": known.convention if known else None,
+        "confidence": known.confidence if known else None,
+        "detail": known.detail if known else None,
+        "applied_automatically": bool(known) and apply_defaults(),
+        "guess": (
+            {
+                "value": guess.value,
+                "source": guess.recommendation.source,
+                "detail": guess.recommendation.detail,
+            }
+            if guess
+            else None
+        ),
+        "candidates": summary["candidates"],
+        "notes": summary["notes"],
+        "problems": summary["problems"],
+        "sha256": summary["keys"]["sha256"],
+    }
