@@ -116,33 +116,43 @@ def check_family(schedules: Iterable[Schedule], family: str | None, host: str) -
 
 
 def status(
-    settings: Settings, family: str | None, host: str, host_value: int, auto: str | None = None
+    settings: Settings,
+    family: str | None,
+    host: str,
+    host_value: int,
+    auto: str | None = None,
+    default: tuple[float, str] | None = None,
 ) -> str:
     """One line for the panel: what the values do on the loaded model, and their source.
 
-    ``auto`` is the Auto mode's decision for the prompt in the prompt box, when there is one.
+    ``auto``: Auto mode's decision for the prompt in the prompt box, when there is one.
+    ``default``: the checkpoint's known default that applies below the panel, and its label.
     """
     if family is None:
         return "No model loaded yet: the effect is shown once a model is loaded."
     if family not in conventions.FAMILIES:
         return f"{family}: Clip Skip Control has no effect on this model family."
-    notes = []
     effective = settings.effective() if settings.enabled else {}
     positive = effective.get("positive") or ""
     if settings.enabled and settings.mode == "Auto" and not positive:
         return auto or "Auto: each prompt chooses its skip at generation time (see Settings for the policy)"
-    if settings.enabled and settings.mode != "Manual" and not positive:
-        notes.append(f"{settings.mode} mode is not available in this version: using the host's Clip skip")
+    if not positive and default is not None:
+        value, label = default
+        return f"checkpoint default {label}: {conventions.describe(value, family, host)}"
     if not positive:
-        text = f"host Clip skip {host_value}: {conventions.describe(host_value, family, host)}"
-        return " · ".join([text, *notes])
+        note = (
+            " (no known default for this checkpoint)"
+            if settings.enabled and settings.mode != "Manual"
+            else ""
+        )
+        return f"host Clip skip {host_value}{note}: {conventions.describe(host_value, family, host)}"
     parts = []
     for label, name in (("positive", "positive"), ("negative", "negative"), ("hires", "hires_positive")):
         value = effective[name]
         if name != "positive" and value == positive:
             continue
         parts.append(f"{label} {value}: " + _effect(_parsed(value), family, host))
-    return " · ".join([*parts, *notes, "source: panel"])
+    return " · ".join([*parts, "source: panel"])
 
 
 def _effect(schedule: Schedule, family: str, host: str) -> str:

@@ -87,9 +87,11 @@ def test_status_lines():
     assert line.endswith("source: panel")
     assert "only CLIP-L moves" in status(Settings(enabled=True, positive="3"), "sdxl", "a1111", 1)
     assert "ignores clip skip on SD2" in status(Settings(enabled=True, positive="3"), "sd2", "a1111", 1)
-    assert "not available in this version" in status(
+    assert "no known default for this checkpoint" in status(
         Settings(enabled=True, mode="Checkpoint default"), "sd1", "a1111", 1
     )
+    with_default = status(Settings(), "sd1", "a1111", 1, default=(2, "2 (user override)"))
+    assert with_default == "checkpoint default 2 (user override): SD1: CLIP-L layer 11 of 12 + final norm"
     assert status(Settings(enabled=True, mode="Auto"), "sd1", "a1111", 1).startswith(
         "Auto: each prompt chooses"
     )

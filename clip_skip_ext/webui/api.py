@@ -7,7 +7,7 @@ from typing import Any
 from clip_skip_ext import conventions, params
 from clip_skip_ext.plan import status
 from clip_skip_ext.policy import PolicyError
-from clip_skip_ext.webui import auto, host
+from clip_skip_ext.webui import auto, checkpoint, host
 
 PREFIX = "/clip-skip-control/v1"
 
@@ -39,7 +39,18 @@ def explain(prompt: str = "", family: str = "") -> dict[str, Any]:
         return {"error": str(error)}
 
 
+def checkpoint_default(name: str = "") -> Any:
+    """A checkpoint's (or the loaded one's) default: value, source, convention, candidates."""
+    found = checkpoint.route(name)
+    if "error" in found:
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse(found, status_code=found.get("status_code", 404))
+    return found
+
+
 def add_routes(demo: Any, app: Any) -> None:
     app.add_api_route(f"{PREFIX}/schema", schema, methods=["GET"])
     app.add_api_route(f"{PREFIX}/describe", describe, methods=["GET"])
     app.add_api_route(f"{PREFIX}/explain", explain, methods=["GET"])
+    app.add_api_route(f"{PREFIX}/checkpoint", checkpoint_default, methods=["GET"])

@@ -17,14 +17,15 @@ from clip_skip_ext import __version__, conventions, directives, params
 from clip_skip_ext.plan import Plan, check_family
 from clip_skip_ext.policy import PolicyError
 from clip_skip_ext.schedule import ScheduleError
-from clip_skip_ext.webui import host, settings
+from clip_skip_ext.webui import checkpoint, host, settings
 from clip_skip_ext.webui.auto import INFOTEXT_KEY as AUTO_KEY
 from clip_skip_ext.webui.auto import AutoChoices
 from clip_skip_ext.webui.hook import ConditioningHook, clear_cache
 from clip_skip_ext.webui.xyz import XYZ_ATTR
 
 PLAN_ATTR = "_clip_skip_plan"
-OWN_KEYS = (*params.BY_INFOTEXT, params.SOURCE_KEY, params.VERSION_KEY, AUTO_KEY)
+LORA_KEY = "Clip skip LoRA"
+OWN_KEYS = (*params.BY_INFOTEXT, params.SOURCE_KEY, params.VERSION_KEY, AUTO_KEY, LORA_KEY)
 
 
 class _DirectiveNetwork(extra_networks.ExtraNetwork):
@@ -44,6 +45,17 @@ def _parse_all(prompts: list[str] | None) -> list:
     if not settings.get("clip_skip_directives"):
         return []
     return [directives.extract(text)[1] for text in (prompts or [])]
+
+
+def _below_the_panel(plan: Plan, prompts: list[str], family: str, host_name: str):
+    """Auto mode (which sees the checkpoint's default through its policy), else the checkpoint's
+    or a followed LoRA's default; "Checkpoint default" mode applies it even when Settings say not to."""
+    forced = True if plan.mode == "Checkpoint default" else None
+    if plan.mode == "Auto":
+        known = checkpoint.job_default(prompts, family, host_name, use_checkpoint=forced)
+        stripped = [directives.strip(text) for text in prompts]
+        return AutoChoices(stripped, family, host_name, (known.value, known.source) if known else None)
+    return checkpoint.Fallback(prompts, family, host_name, use_checkpoint=forced) or None
 
 
 class Script(scripts.Script):
@@ -79,8 +91,8 @@ class Script(scripts.Script):
                 _parse_all(getattr(p, "all_negative_prompts", None)),
                 count=len(prompts),
             )
-            if plan.mode == "Auto" and family in conventions.FAMILIES:
-                plan.fallback = AutoChoices([directives.strip(text) for text in prompts], family, host_name)
+            if family in conventions.FAMILIES:
+                plan.fallback = _below_the_panel(plan, prompts, family, host_name)
             check_family(plan.schedules(), family, host_name)
         except (params.ParamError, ScheduleError, conventions.ConventionError, PolicyError) as caught:
             error = f"Clip Skip Control: {caught}"
@@ -123,13 +135,37 @@ class Script(scripts.Script):
         generation = p.extra_generation_params
         for key in OWN_KEYS:
             generation.pop(key, None)
+        notes = _lora_notes(p, plan, family)
+        if notes and hasattr(p, "comment"):  # shown under the image (processing.py:296)
+            for note in notes:
+                p.comment(note)
+        if notes:
+            generation[LORA_KEY] = "; ".join(notes)
         if not plan.touches_anything:
             return
         generation.update(params.infotext(plan.recorded_settings()))
-        sources = sorted({plan.choose(name, 0).source for name in ("positive", "negative")})
-        if family not in ("sd1", "sdxl"):
+        sources = []
+        for name in ("positive", "negative"):
+            source = plan.choose(name, 0).source
+            if source in ("checkpoint", "lora") and isinstance(plan.fallback, checkpoint.Fallback):
+                source = f"{source} {plan.fallback.defaults[0].label}"
+            sources.append(source)
+        if family not in conventions.FAMILIES:
             sources = [f"none ({family or 'no model'}: clip skip has no effect here)"]
-        generation[params.SOURCE_KEY] = "+".join(sources)
+        generation[params.SOURCE_KEY] = "+".join(dict.fromkeys(sources))
         generation[params.VERSION_KEY] = __version__
         if isinstance(plan.fallback, AutoChoices):
             generation[AUTO_KEY] = plan.fallback.infotext()
+
+
+def _lora_notes(p, plan: Plan, family: str | None) -> list[str]:
+    """LoRAs whose training skip differs from the skip image i uses (the first value of its schedule)."""
+    if family not in conventions.FAMILIES:
+        return []
+    host_name, notes = host.host_name(), []
+    prompts = list(getattr(p, "all_prompts", None) or [])
+    for text in dict.fromkeys(prompts):
+        choice = plan.choose("positive", prompts.index(text))
+        skip = choice.schedule.items[0].value if choice.schedule else host.host_clip_skip()
+        notes += checkpoint.lora_notes([text], skip, family, host_name)
+    return list(dict.fromkeys(notes))

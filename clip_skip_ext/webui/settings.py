@@ -5,6 +5,7 @@ from __future__ import annotations
 from modules import shared
 
 from clip_skip_ext.policy import DEFAULT_POLICY_TEXT
+from clip_skip_ext.webui import checkpoint
 
 SECTION = ("clip_skip_control", "Clip Skip Control")
 OPTIONS = {
@@ -17,6 +18,7 @@ OPTIONS = {
         "Auto mode policy: one rule a line, e.g. 'sd1 tags: 2' (see the README)",
     ),
 }
+OPTIONS.update(checkpoint.OPTIONS)
 TEXTAREAS = {"clip_skip_policy"}
 
 

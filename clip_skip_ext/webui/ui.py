@@ -15,7 +15,7 @@ from modules.ui_components import InputAccordion
 from clip_skip_ext import conventions, params
 from clip_skip_ext.plan import status
 from clip_skip_ext.policy import PolicyError, decide
-from clip_skip_ext.webui import host
+from clip_skip_ext.webui import checkpoint, host
 from clip_skip_ext.webui.auto import current_policy
 
 
@@ -37,7 +37,13 @@ def status_html(*values: Any) -> str:
             and family in conventions.FAMILIES
         ):
             decided = decide(prompt, family, host_name, current_policy()).summary()
-        text = status(settings, family, host_name, host.host_clip_skip(), decided)
+        default = None
+        if family in conventions.FAMILIES and (
+            checkpoint.apply_defaults() or settings.mode == "Checkpoint default"
+        ):
+            known = checkpoint.current(family, host_name)
+            default = (known.value, known.label) if known else None
+        text = status(settings, family, host_name, host.host_clip_skip(), decided, default)
         return f"<p>{html.escape(text)}</p>"
     except (params.ParamError, conventions.ConventionError, PolicyError) as error:
         return f"<p style='color: var(--error-text-color, #e11)'>⚠ {html.escape(str(error))}</p>"
@@ -67,11 +73,29 @@ def build(is_img2img: bool, prompt_box: Any = None) -> list[Any]:
         info = gr.HTML(
             value=status_html(*[p.default for p in params.PARAMS]), elem_id=elem_id("status", is_img2img)
         )
+        with gr.Row():
+            save = gr.Button(
+                "Save as default for this checkpoint", size="sm", elem_id=elem_id("save", is_img2img)
+            )
+            forget = gr.Button("Forget the saved default", size="sm", elem_id=elem_id("forget", is_img2img))
+        message = gr.HTML(value="", elem_id=elem_id("message", is_img2img))
     components = [made[p.name] for p in params.PARAMS]
     watched = components + ([prompt_box] if prompt_box is not None else [])
     for component in watched:
         component.change(fn=status_html, inputs=watched, outputs=[info], show_progress=False)
+    for button, action in ((save, _save), (forget, _forget)):
+        button.click(fn=action, inputs=[made["positive"]], outputs=[message]).then(
+            fn=status_html, inputs=watched, outputs=[info], show_progress=False
+        )
     return components
+
+
+def _save(value: str) -> str:
+    return f"<p>{html.escape(checkpoint.save(value))}</p>"
+
+
+def _forget(value: str) -> str:
+    return f"<p>{html.escape(checkpoint.forget())}</p>"
 
 
 def _textbox(param: params.Param, is_img2img: bool) -> Any:

@@ -1,0 +1,87 @@
+"""Checkpoint defaults in a generation: below the panel, above the host (DESIGN.md §1)."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from modules import paths_internal, processing, sd_models, shared
+from safetensors.torch import save_file
+
+from clip_skip_ext.webui import checkpoint
+
+PROMPTS = {"prompt": "a photo of a cat", "negative_prompt": "blurry", "steps": 2}
+
+
+@pytest.fixture
+def known_default(tmp_path, monkeypatch, sd1_model):
+    """The loaded SD1 checkpoint's header says clip skip 2 (modelspec.encoder_layer, kohya numbering)."""
+    path = tmp_path / "models" / "Stable-diffusion" / "anime.safetensors"
+    path.parent.mkdir(parents=True)
+    save_file(
+        {"cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(4)},
+        str(path),
+        metadata={"modelspec.encoder_layer": "2"},
+    )
+    monkeypatch.setattr(paths_internal, "data_path", str(tmp_path))
+    monkeypatch.setattr(sd_models, "model_path", str(path.parent))
+    monkeypatch.setattr(
+        shared,
+        "cmd_opts",
+        SimpleNamespace(ckpt_dir=None, lora_dir=str(tmp_path), no_hashing=True),
+        raising=False,
+    )
+    info = sd_models.CheckpointInfo(str(path))
+    monkeypatch.setattr(sd1_model, "sd_checkpoint_info", info)
+    checkpoint.clear_cache()
+    yield info
+    checkpoint.clear_cache()
+
+
+def run(script, args):
+    p = processing.StableDiffusionProcessingTxt2Img(script_args=list(args), scripts=[script], **PROMPTS)
+    return p, processing.process_images(p)["first"][0]
+
+
+def host(skip):
+    p = processing.StableDiffusionProcessingTxt2Img(
+        override_settings={"CLIP_stop_at_last_layers": skip}, **PROMPTS
+    )
+    return processing.process_images(p)["first"][0]
+
+
+def test_the_default_applies_with_the_panel_closed(script, known_default):
+    p, ours = run(script, [False])
+    assert all(torch.equal(c, h) for (c, _), (h, _) in zip(ours, host(2), strict=True))
+    assert p.extra_generation_params["Clip skip source"].startswith("checkpoint 2 (")
+    assert "modelspec.encoder_layer" in p.extra_generation_params["Clip skip source"]
+
+
+def test_a_panel_value_wins(script, known_default):
+    p, ours = run(script, [True, "3"])
+    assert all(torch.equal(c, h) for (c, _), (h, _) in zip(ours, host(3), strict=True))
+    assert p.extra_generation_params["Clip skip source"] == "panel"
+
+
+def test_the_setting_turns_it_off_but_the_mode_forces_it(script, known_default):
+    shared.opts.data["clip_skip_checkpoint_defaults"] = False
+    p, ours = run(script, [False])
+    assert "Clip skip source" not in p.extra_generation_params
+    assert all(torch.equal(c, h) for (c, _), (h, _) in zip(ours, host(1), strict=True))
+    p, ours = run(script, [True, "", "", "", "", "Checkpoint default"])
+    assert all(torch.equal(c, h) for (c, _), (h, _) in zip(ours, host(2), strict=True))
+
+
+def test_auto_mode_sees_the_default_through_its_policy(script, known_default):
+    shared.opts.data["clip_skip_policy"] = "sd1 prose: checkpoint or 1\n"
+    p, ours = run(script, [True, "", "", "", "", "Auto"])
+    assert all(torch.equal(c, h) for (c, _), (h, _) in zip(ours, host(2), strict=True))
+    assert p.extra_generation_params["Clip skip auto"] == ["prose -1.00 → 2"]
+
+
+def test_save_and_forget_change_what_applies(script, known_default):
+    assert "Saved 3" in checkpoint.save("3")
+    _, ours = run(script, [False])
+    assert all(torch.equal(c, h) for (c, _), (h, _) in zip(ours, host(3), strict=True))
+    checkpoint.forget()
+    _, ours = run(script, [False])
+    assert all(torch.equal(c, h) for (c, _), (h, _) in zip(ours, host(2), strict=True))
