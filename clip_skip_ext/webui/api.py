@@ -49,8 +49,20 @@ def checkpoint_default(name: str = "") -> Any:
     return found
 
 
+def save_default(body: dict[str, Any]) -> dict[str, str]:
+    """POST {"value": "2"}: save a user default for the loaded checkpoint (as the panel's button)."""
+    return {"message": checkpoint.save(str(body.get("value", "")))}
+
+
+def forget_default() -> dict[str, str]:
+    """DELETE: forget the user default of the loaded checkpoint."""
+    return {"message": checkpoint.forget()}
+
+
 def add_routes(demo: Any, app: Any) -> None:
     app.add_api_route(f"{PREFIX}/schema", schema, methods=["GET"])
     app.add_api_route(f"{PREFIX}/describe", describe, methods=["GET"])
     app.add_api_route(f"{PREFIX}/explain", explain, methods=["GET"])
     app.add_api_route(f"{PREFIX}/checkpoint", checkpoint_default, methods=["GET"])
+    app.add_api_route(f"{PREFIX}/checkpoint", save_default, methods=["POST"])
+    app.add_api_route(f"{PREFIX}/checkpoint", forget_default, methods=["DELETE"])

@@ -261,3 +261,28 @@ def test_auto_mode_chooses_per_prompt_and_explains():
     status, explained = call("/clip-skip-control/v1/explain?prompt=" + urllib.parse.quote(tags))
     assert status == 200
     assert (explained["style"], explained["skip"]) == ("tags", "2")
+
+
+def request(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        URL + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=600) as response:
+        return json.loads(response.read())
+
+
+def test_checkpoint_default_saved_applies_with_the_panel_closed_and_is_forgotten(host_skip_1):
+    status, found = call("/clip-skip-control/v1/checkpoint")
+    assert status == 200
+    assert found["value"] is None  # the random checkpoint records no clip skip
+    status, _ = call("/clip-skip-control/v1/checkpoint?name=no-such-model")
+    assert status == 404
+    try:
+        assert "Saved 3" in request("POST", "/clip-skip-control/v1/checkpoint", {"value": "3"})["message"]
+        saved = txt2img()
+        assert images(saved) == images(txt2img({"enabled": True, "positive": "3"}))
+        assert "Clip skip source: checkpoint 3 (user override)" in infotext(saved)
+    finally:
+        request("DELETE", "/clip-skip-control/v1/checkpoint")
+    assert images(txt2img())[0] == host_skip_1
