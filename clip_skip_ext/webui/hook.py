@@ -56,7 +56,7 @@ class ConditioningHook:
         first = getattr(self.p, "iteration", 0) * getattr(self.p, "batch_size", len(required_prompts))
         choices = [self.plan.choose(name, first + i) for i in range(len(required_prompts))]
         family = host.current_family()  # probed per call: the refiner switch changes the model
-        if family not in ("sd1", "sdxl") or all(c.schedule is None for c in choices):
+        if not host.moves_clip_skip(family) or all(c.schedule is None for c in choices):
             return self.original(function, required_prompts, steps, caches, extra_network_data, hires_steps)
 
         fallback = Schedule.constant(host.host_clip_skip())

@@ -9,6 +9,8 @@ from typing import Any
 
 from modules import shared
 
+from clip_skip_ext import conventions
+
 _MISSING = object()
 
 
@@ -35,6 +37,14 @@ def model_family(sd_model: Any) -> str | None:
         if getattr(sd_model, flag, False):
             return family
     return None
+
+
+def moves_clip_skip(family: str | None) -> bool:
+    """Whether the host's own Clip skip changes this family's conditioning, so the extension's can:
+    SD1 and SDXL everywhere, SD2 on Forge and reForge (A1111 ignores it, sd_hijack_open_clip.py:26-30)."""
+    if family not in conventions.FAMILIES:
+        return False
+    return not (family == "sd2" and host_name() == "a1111")
 
 
 def current_family() -> str | None:

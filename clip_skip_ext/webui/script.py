@@ -150,7 +150,7 @@ class Script(scripts.Script):
             if source in ("checkpoint", "lora") and isinstance(plan.fallback, checkpoint.Fallback):
                 source = f"{source} {plan.fallback.defaults[0].label}"
             sources.append(source)
-        if family not in conventions.FAMILIES:
+        if not host.moves_clip_skip(family):
             sources = [f"none ({family or 'no model'}: clip skip has no effect here)"]
         generation[params.SOURCE_KEY] = "+".join(dict.fromkeys(sources))
         generation[params.VERSION_KEY] = __version__

@@ -15,6 +15,7 @@ from modules.ui_components import InputAccordion
 from clip_skip_ext import conventions, params
 from clip_skip_ext.plan import status
 from clip_skip_ext.policy import PolicyError, decide
+from clip_skip_ext.schedule import parse
 from clip_skip_ext.webui import checkpoint, host
 from clip_skip_ext.webui.auto import current_policy
 
@@ -44,6 +45,14 @@ def status_html(*values: Any) -> str:
             known = checkpoint.current(family, host_name)
             default = (known.value, known.label) if known else None
         text = status(settings, family, host_name, host.host_clip_skip(), decided, default)
+        if prompt and family in conventions.FAMILIES:
+            positive = settings.effective()["positive"] if settings.enabled else ""
+            shown = (
+                parse(positive).items[0].value
+                if positive
+                else (default[0] if default else host.host_clip_skip())
+            )
+            text = " · ".join([text, *checkpoint.lora_notes([prompt], shown, family, host_name)])
         return f"<p>{html.escape(text)}</p>"
     except (params.ParamError, conventions.ConventionError, PolicyError) as error:
         return f"<p style='color: var(--error-text-color, #e11)'>⚠ {html.escape(str(error))}</p>"

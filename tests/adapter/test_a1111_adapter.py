@@ -232,3 +232,13 @@ def test_an_invalid_policy_stops_the_generation(script, sd1_model):
     with pytest.raises(ClipSkipError, match="line 2"):
         run(script, [True, "", "", "", "", "Auto"], prompt=TAGS, steps=2)
     assert sd1_model.encodes == []
+
+
+def test_sd2_on_a1111_is_left_alone_and_says_so(script, sd1_model, monkeypatch):
+    # A1111 never reads Clip skip for SD2 (sd_hijack_open_clip.py:26-30): no encode at other skips
+    monkeypatch.setattr(sd1_model, "is_sd1", False)
+    monkeypatch.setattr(sd1_model, "is_sd2", True, raising=False)
+    p, _ = run(script, [True, "3"], **PROMPTS)
+    assert {skip for _, skip in sd1_model.encodes} == {1}
+    assert p.extra_generation_params["Clip skip source"] == "none (sd2: clip skip has no effect here)"
+    assert p.extra_generation_params["Clip skip schedule"] == "3"
