@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import CLIPTextConfig, CLIPTextModel
+from transformers import CLIPTextModel
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "fake_host")]
 
+from encoder import CLIP_L  # noqa: E402  (bench/encoder.py, beside this file)
 from modules import processing, sd_hijack_clip, shared  # noqa: E402
 
 from clip_skip_ext.webui import hook, memo  # noqa: E402
@@ -68,18 +69,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     torch.manual_seed(0)
-    config = CLIPTextConfig(
-        vocab_size=49408,
-        hidden_size=768,
-        intermediate_size=3072,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        max_position_embeddings=77,
-        hidden_act="quick_gelu",
-        bos_token_id=49406,
-        eos_token_id=49407,
-    )
-    shared.sd_model = sd_hijack_clip.FakeSD1(CLIPTextModel(config).eval())
+    shared.sd_model = sd_hijack_clip.FakeSD1(CLIPTextModel(CLIP_L).eval())
     with torch.no_grad():
         base = statistics.median(conditioning_seconds("2", True) for _ in range(args.repeats))
         print(

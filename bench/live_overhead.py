@@ -4,8 +4,8 @@
 
 64×64, 4 Euler steps on whatever checkpoint is loaded (a random-weight SD1.5 here). Three variants:
 the panel off, a constant value (2), and the schedule ``2@50%, 1`` with negative ``1``. Every
-repetition uses a new prompt, so no conditioning cache hits; the variants take turns so drift in
-the machine's load spreads evenly. Prints the median request time and the overhead against "off".
+repetition uses a new prompt, so no conditioning cache hits; the variants take turns leading each
+round, so drift in the machine's load spreads evenly. Prints the median request time and the overhead against "off".
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ def main() -> None:
     }
     post(url, {**base, "prompt": "warm-up"})
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    names = list(VARIANTS)
     for i in range(args.repeats):
-        for name, panel in VARIANTS.items():
+        for name in names[i % 3 :] + names[: i % 3]:  # each variant leads a round in turn
+            panel = VARIANTS[name]
             body = {**base, "prompt": f"a photo of a cat number {i} {name}"}
             if panel:
                 body["alwayson_scripts"] = {"Clip Skip Control": {"args": [panel]}}
