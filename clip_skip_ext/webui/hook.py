@@ -102,14 +102,21 @@ class ConditioningHook:
 
 
 def _depths(sd_model: Any, family: str, skips: list[int]) -> list[int | None]:
-    """Per text embedder, the deepest block the skips need: A1111 reads ``hidden_states[-N]`` from
-    CLIP-L (SD1, and SDXL with ``sdxl_clip_l_skip``); SDXL's CLIP-G never moves (None: all blocks)."""
-    first = memo.embedders(sd_model)[:1]
-    transformer = getattr(getattr(first[0], "wrapped", None), "transformer", None) if first else None
+    """Per text encoder, the deepest block the skips need, as the host reads ``hidden_states[-N]``:
+    A1111 from CLIP-L only (SD1; SDXL with ``sdxl_clip_l_skip``), Forge from every engine with
+    ``max(N, minimal_clip_skip)`` (classic_engine.py:135). None: every block."""
+    engines = memo.forge_engines(sd_model)
+    if engines:
+        transformer = engines[0].text_encoder.transformer
+        least = max(min(skips), getattr(engines[0], "minimal_clip_skip", 1))
+    else:
+        first = memo.embedders(sd_model)[:1]
+        transformer = getattr(getattr(first[0], "wrapped", None), "transformer", None) if first else None
+        least = min(skips)
     layers = getattr(getattr(transformer, "config", None), "num_hidden_layers", None)
-    if layers is None or min(skips) <= 1:
+    if layers is None or least <= 1:
         return []
-    return [layers + 1 - min(skips)] + ([None] if family == "sdxl" else [])
+    return [layers + 1 - least] + ([None] if family == "sdxl" else [])
 
 
 def _assemble(by_skip: dict[int, Any], breakpoints: list[list[tuple[int, float]]]) -> Any:

@@ -7,13 +7,16 @@ set for that call), so every encode after the first reads its layer from the sam
 forward also stops after the deepest block any requested skip needs. The memo lives only for the
 block: nothing is kept across conditioning computations beyond what the host caches itself.
 
-What is wrapped (A1111 v1.10.1):
-- Hugging Face ``CLIPTextModel`` at ``<embedder>.wrapped.transformer``, called by
-  ``encode_with_transformers`` (modules/sd_hijack_clip.py:351-360 SD1, :374-384 SDXL CLIP-L);
-- OpenCLIP's ``<embedder>.wrapped.encode_with_transformer`` for SDXL's CLIP-G
-  (modules/sd_hijack_open_clip.py:56-64), which clip skip never moves.
-Textual-inversion fixes are read from, and consumed like, ``EmbeddingsWithFixes.forward``
-(modules/sd_hijack.py:347-351): the hijack's ``fixes`` is reset to None by every encoder call.
+What is wrapped:
+- A1111 v1.10.1: the Hugging Face ``CLIPTextModel`` at ``<embedder>.wrapped.transformer``, called
+  by ``encode_with_transformers`` (modules/sd_hijack_clip.py:351-360 SD1, :374-384 SDXL CLIP-L), and
+  OpenCLIP's ``<embedder>.wrapped.encode_with_transformer`` for SDXL's CLIP-G
+  (modules/sd_hijack_open_clip.py:56-64), which clip skip never moves. Textual-inversion fixes live
+  in ``model_hijack.fixes`` and are consumed by ``EmbeddingsWithFixes.forward`` (sd_hijack.py:347-351).
+- Forge 2.x: ``<engine>.text_encoder.transformer`` of each ``ClassicTextProcessingEngine``
+  (``sd_model.text_processing_engine[_l|_g]``; backend/text_processing/classic_engine.py:124-148,
+  which reads ``hidden_states[-max(skip, minimal_clip_skip)]`` and, for CLIP-G, the pooled output
+  of the last block); its fixes live in ``<engine>.embeddings.fixes`` (:31-35, set at :266).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from clip_skip_ext.encoder import text_transformer, truncated
 
 
 def _fixes_holder() -> Any:
+    """A1111's hijack, which holds the textual-inversion fixes of the current encoder call."""
     try:
         from modules.sd_hijack import model_hijack
     except ImportError:  # a host without the hijack (Forge's engines): no fixes to key on
@@ -90,27 +94,46 @@ def embedders(sd_model: Any) -> list[Any]:
     return [model] if model is not None else []
 
 
+def forge_engines(sd_model: Any) -> list[Any]:
+    """Forge's CLIP text engines: ``text_processing_engine`` (SD1, SD2), ``_l`` and ``_g`` (SDXL)."""
+    names = ("text_processing_engine", "text_processing_engine_l", "text_processing_engine_g")
+    found = [getattr(sd_model, name, None) for name in names]
+    return [e for e in found if e is not None and hasattr(getattr(e, "text_encoder", None), "transformer")]
+
+
+def _targets(sd_model: Any, depths: list[int | None]) -> Iterator[tuple[Any, str, Callable, Any]]:
+    """(object, method name, run, fixes holder) for every text encoder of the loaded model."""
+    for engine in forge_engines(sd_model):
+        # the pooled output (CLIP-G) comes from the last block: only unpooled engines are truncated
+        depth = None if getattr(engine, "return_pooled", False) else (depths[0] if depths else None)
+        transformer = engine.text_encoder.transformer
+        yield (
+            transformer,
+            "forward",
+            _transformer_run(transformer, depth),
+            getattr(engine, "embeddings", None),
+        )
+    hijack = _fixes_holder()
+    for index, embedder in enumerate(embedders(sd_model)):
+        wrapped = getattr(embedder, "wrapped", None)
+        depth = depths[index] if index < len(depths) else None
+        transformer = getattr(wrapped, "transformer", None)
+        if isinstance(transformer, torch.nn.Module):
+            yield transformer, "forward", _transformer_run(transformer, depth), hijack
+        elif callable(getattr(wrapped, "encode_with_transformer", None)):
+            yield wrapped, "encode_with_transformer", _plain_run, hijack
+
+
 @contextlib.contextmanager
 def one_pass(sd_model: Any, depths: Iterable[int | None] = ()) -> Iterator[None]:
     """Inside the block each text encoder runs once per distinct input (see the module docstring).
 
-    ``depths``: per embedder, the deepest block any requested skip needs (None: all of them).
+    ``depths``: per text encoder, the deepest block any requested skip needs (None: all of them);
+    Forge's unpooled engines use the first.
     """
-    holder = _fixes_holder()
-    depths = list(depths)
     patched: list[tuple[Any, str, Any]] = []
     try:
-        for index, embedder in enumerate(embedders(sd_model)):
-            wrapped = getattr(embedder, "wrapped", None)
-            depth = depths[index] if index < len(depths) else None
-            transformer = getattr(wrapped, "transformer", None)
-            if isinstance(transformer, torch.nn.Module) and hasattr(transformer, "forward"):
-                target, name = transformer, "forward"
-                run = _transformer_run(transformer, depth)
-            elif callable(getattr(wrapped, "encode_with_transformer", None)):
-                target, name, run = wrapped, "encode_with_transformer", _plain_run
-            else:
-                continue
+        for target, name, run, holder in _targets(sd_model, list(depths)):
             patched.append((target, name, target.__dict__.get(name, _ABSENT)))
             setattr(target, name, _memoised(getattr(target, name), run, holder))
         yield
