@@ -47,6 +47,12 @@ def moves_clip_skip(family: str | None) -> bool:
     return not (family == "sd2" and host_name() == "a1111")
 
 
+def reforge_dynamic_clip_skip() -> bool:
+    """reForge's own per-step clip skip is on (its options, shared_options.py:204-207): it swaps the
+    whole cond set per step (sd_samplers_cfg_denoiser.py:140-148), so the extension defers to it."""
+    return bool(shared.opts.data.get("dynamic_clip_skip_enabled", False))
+
+
 def current_family() -> str | None:
     return model_family(shared.sd_model) if shared.sd_model is not None else None
 

@@ -25,6 +25,7 @@ from clip_skip_ext.webui.xyz import XYZ_ATTR
 
 PLAN_ATTR = "_clip_skip_plan"
 LORA_KEY = "Clip skip LoRA"
+DEFERRED = "none (reForge dynamic clip skip is on)"
 OWN_KEYS = (*params.BY_INFOTEXT, params.SOURCE_KEY, params.VERSION_KEY, AUTO_KEY, LORA_KEY)
 
 
@@ -81,6 +82,12 @@ class Script(scripts.Script):
     def process(self, p, *args) -> None:
         family, host_name = host.current_family(), host.host_name()
         plan, error = Plan(), None
+        if host.reforge_dynamic_clip_skip():
+            for key in OWN_KEYS:
+                p.extra_generation_params.pop(key, None)
+            if any(args[:1]) or getattr(p, XYZ_ATTR, None):
+                p.extra_generation_params[params.SOURCE_KEY] = DEFERRED
+            return
         try:
             overrides = getattr(p, XYZ_ATTR, {})
             prompts = list(getattr(p, "all_prompts", None) or [])

@@ -45,6 +45,8 @@ def status_html(*values: Any) -> str:
             known = checkpoint.current(family, host_name)
             default = (known.value, known.label) if known else None
         text = status(settings, family, host_name, host.host_clip_skip(), decided, default)
+        if host.reforge_dynamic_clip_skip():
+            text = "reForge's own dynamic clip skip is on (Settings): Clip Skip Control stays out of its way"
         if prompt and family in conventions.FAMILIES:
             positive = settings.effective()["positive"] if settings.enabled else ""
             shown = (

@@ -242,3 +242,12 @@ def test_sd2_on_a1111_is_left_alone_and_says_so(script, sd1_model, monkeypatch):
     assert {skip for _, skip in sd1_model.encodes} == {1}
     assert p.extra_generation_params["Clip skip source"] == "none (sd2: clip skip has no effect here)"
     assert p.extra_generation_params["Clip skip schedule"] == "3"
+
+
+def test_reforge_dynamic_clip_skip_is_left_in_charge(script, sd1_model):
+    # reForge's own option (shared_options.py:204-207): the extension defers and says so
+    shared.opts.data["dynamic_clip_skip_enabled"] = True
+    p, _ = run(script, [True, "3"], **PROMPTS)
+    assert {skip for _, skip in sd1_model.encodes} == {1}
+    assert not isinstance(p.__dict__.get("get_conds_with_caching"), ConditioningHook)
+    assert p.extra_generation_params == {"Clip skip source": "none (reForge dynamic clip skip is on)"}
