@@ -104,49 +104,8 @@ def test_textual_inversion_fixes_are_part_of_the_key_and_consumed():
     assert call(input_ids=ids) == 1
 
 
-class ForgeEngine:
-    """Forge's ClassicTextProcessingEngine, reduced to what encode_with_transformers reads
-    (backend/text_processing/classic_engine.py:124-148; the fixes holder :31-35, :266)."""
-
-    def __init__(self, clip, minimal_clip_skip=1, return_pooled=False, final_layer_norm=True):
-        self.text_encoder = types.SimpleNamespace(transformer=clip)
-        self.embeddings = types.SimpleNamespace(fixes=None)
-        self.minimal_clip_skip, self.return_pooled, self.final_layer_norm = (
-            minimal_clip_skip,
-            return_pooled,
-            final_layer_norm,
-        )
-        self.clip_skip = 1
-
-    def __call__(self, texts):
-        self.embeddings.fixes = [[] for _ in texts]
-        outputs = self.text_encoder.transformer(sd_hijack_clip.tokenize(texts), output_hidden_states=True)
-        z = outputs.hidden_states[-max(self.clip_skip, self.minimal_clip_skip)]
-        if self.final_layer_norm:
-            z = getattr(
-                self.text_encoder.transformer, "text_model", self.text_encoder.transformer
-            ).final_layer_norm(z)
-        return z
-
-
-class ForgeSD1:
-    """backend/diffusion_engine/sd15.py: set_clip_skip (:60-61) then the engine; Forge's
-    get_conds_with_caching calls set_clip_skip(opts.CLIP_stop_at_last_layers) on a miss (processing.py:472)."""
-
-    is_sd1, is_sd2, is_sdxl = True, False, False
-    sd_checkpoint_info = "fake-forge-sd1.safetensors"
-
-    def __init__(self, clip):
-        self.text_processing_engine = ForgeEngine(clip)
-
-    def get_learned_conditioning(self, texts):
-        self.text_processing_engine.clip_skip = int(shared.opts.CLIP_stop_at_last_layers)
-        with torch.no_grad():
-            return self.text_processing_engine(texts)
-
-
 def test_forge_engines_run_once_per_prompt_too(script, make_clip, monkeypatch):
-    forge = ForgeSD1(make_clip(layers=12, seed=6))
+    forge = sd_hijack_clip.FakeForgeSD1(make_clip(layers=12, seed=6))
     shared.sd_model = forge
     count, fast = blocks_for(
         forge.text_processing_engine.text_encoder.transformer, script, [True, "4@50%, 2"]

@@ -70,6 +70,8 @@ class StableDiffusionProcessing:
             if cache[0] is not None and cached_params == cache[0]:
                 return cache[1]
         cache = caches[0]
+        if hasattr(shared.sd_model, "set_clip_skip"):  # Forge reads the option here (processing.py:472)
+            shared.sd_model.set_clip_skip(int(shared.opts.CLIP_stop_at_last_layers))
         cache[1] = function(
             shared.sd_model, required_prompts, steps, hires_steps, shared.opts.use_old_scheduling
         )
