@@ -18,8 +18,10 @@ from clip_skip_ext.plan import Plan
 from clip_skip_ext.schedule import Schedule
 from clip_skip_ext.webui import host, memo
 
-# Private cache slots, one per (pass, prompt kind, skip), shaped like the host's ([key, value]):
-# passing the host's one-slot caches through would evict its entry at every other skip.
+# Private cache slots, one per (pass, prompt kind, skip), shaped like the host's: passing the
+# host's one-slot caches through would evict its entry at every other skip. Three entries, as in
+# Forge, whose get_conds_with_caching keeps the encode's infotext extras (TI hashes, emphasis) in
+# slot 2 and restores them on a hit (processing.py:463-486); A1111 reads only slots 0 and 1.
 _SLOTS: dict[tuple[str, int], list[Any]] = {}
 
 
@@ -92,11 +94,9 @@ class ConditioningHook:
 
     def _encode(self, value, family, name, function, prompts, steps, extra_network_data, hires_steps):
         overrides: dict[str, Any] = {"CLIP_stop_at_last_layers": value}
-        if family == "sdxl":
-            overrides["sdxl_clip_l_skip"] = (
-                True  # A1111 moves CLIP-L only with this (sd_hijack_clip.py:374-384)
-            )
-        slot = _SLOTS.setdefault((name, value), [None, None])
+        if family == "sdxl":  # A1111 moves CLIP-L only with this (sd_hijack_clip.py:374-384)
+            overrides["sdxl_clip_l_skip"] = True
+        slot = _SLOTS.setdefault((name, value), [None, None, None])
         with host.options(**overrides):
             return self.original(function, prompts, steps, [slot], extra_network_data, hires_steps)
 
