@@ -17,8 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-
+from clip_skip_ext.encoder import blend
 from clip_skip_ext.schedule import merge
 
 
@@ -38,8 +37,8 @@ def blend_cond(low: Any, high: Any, weight: float) -> Any:
     if weight == 0:
         return low
     if isinstance(low, Mapping):
-        return type(low)({key: torch.lerp(low[key], high[key], weight) for key in low})
-    return torch.lerp(low, high, weight)
+        return type(low)({key: blend(low[key], high[key], weight) for key in low})
+    return blend(low, high, weight)
 
 
 def cond_at(by_skip: Mapping[int, Sequence[Any]], index: int, value: float) -> Any:

@@ -7,7 +7,7 @@ the schema route, infotext, XYZ) is generated from ``PARAMS``; nothing repeats a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from clip_skip_ext import __version__
@@ -219,7 +219,3 @@ def schema() -> dict[str, Any]:
         ],
         "positional_order": list(BY_NAME),
     }
-
-
-def as_dict(settings: Settings) -> dict[str, Any]:
-    return asdict(settings)

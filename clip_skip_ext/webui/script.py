@@ -143,11 +143,10 @@ class Script(scripts.Script):
         for key in OWN_KEYS:
             generation.pop(key, None)
         notes = _lora_notes(p, plan, family)
-        if notes and hasattr(p, "comment"):  # shown under the image (processing.py:296)
-            for note in notes:
-                p.comment(note)
         if notes:
             generation[LORA_KEY] = "; ".join(notes)
+            for note in notes if hasattr(p, "comment") else ():  # shown under the image (processing.py:296)
+                p.comment(note)
         if not plan.touches_anything:
             return
         generation.update(params.infotext(plan.recorded_settings()))
