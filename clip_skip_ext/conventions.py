@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 Host = Literal["a1111", "forge", "reforge", "comfyui", "diffusers", "sdnext", "kohya"]
-Family = Literal["sd1", "sd2", "sdxl"]
+Family = Literal["sd1", "sd2", "sdxl", "sdxl-refiner", "sd3"]
 
 HOSTS: tuple[Host, ...] = ("a1111", "forge", "reforge", "comfyui", "diffusers", "sdnext", "kohya")
-FAMILIES: tuple[Family, ...] = ("sd1", "sd2", "sdxl")
+FAMILIES: tuple[Family, ...] = ("sd1", "sd2", "sdxl", "sdxl-refiner", "sd3")
 
 HOST_NAMES: dict[str, str] = {
     "a1111": "A1111",
@@ -38,7 +38,21 @@ HOST_NAMES: dict[str, str] = {
     "sdnext": "SD.Next",
     "kohya": "kohya sd-scripts",
 }
-FAMILY_NAMES: dict[str, str] = {"sd1": "SD1", "sd2": "SD2", "sdxl": "SDXL"}
+FAMILY_NAMES: dict[str, str] = {
+    "sd1": "SD1",
+    "sd2": "SD2",
+    "sdxl": "SDXL",
+    "sdxl-refiner": "SDXL refiner",
+    "sd3": "SD3",
+    "flux": "Flux",
+    "chroma": "Chroma",
+}
+NO_CLIP_SKIP: dict[str, str] = {
+    # Families whose conditioning no CLIP layer choice reaches, on any host.
+    "flux": "Flux reads T5 and CLIP-L's pooled output only, which clip skip never moves "
+    "(Forge backend/diffusion_engine/flux.py:83-92)",
+    "chroma": "Chroma reads T5 only (Forge backend/diffusion_engine/chroma.py:49-55)",
+}
 
 
 class ConventionError(ValueError):
@@ -71,6 +85,11 @@ ENCODERS: dict[str, tuple[Encoder, ...]] = {
     # SDXL: CLIP-L `layer: hidden, layer_idx: 11` and bigG `layer: penultimate`, no final LN
     # (sgm configs/inference/sd_xl_base.yaml:42-60).
     "sdxl": (Encoder("CLIP-L", 12, Layer(2, False)), Encoder("CLIP-G", 32, Layer(2, False))),
+    # SDXL refiner: bigG only, penultimate, no LN (sgm configs/inference/sd_xl_refiner.yaml).
+    "sdxl-refiner": (Encoder("CLIP-G", 32, Layer(2, False)),),
+    # SD3: CLIP-L and bigG penultimate without LN, beside T5, which no host's clip skip moves
+    # (A1111 modules/models/sd3/sd3_cond.py:168 and other_impls.py:297-301, the SD3 reference code).
+    "sd3": (Encoder("CLIP-L", 12, Layer(2, False)), Encoder("CLIP-G", 32, Layer(2, False))),
 }
 
 
@@ -107,12 +126,16 @@ RULES: dict[tuple[str, str], Rule | None] = {
         1, 13, _each("sd1", lambda e, n: Layer(n, True)), "layer N from the end + final norm"
     ),
     # sd_hijack_open_clip.py:26-30: CLIP_stop_at_last_layers is never read for SD2.
-    ("a1111", "sd2"): Rule(1, 24, _fixed("sd2"), "the host ignores clip skip on SD2"),
+    ("a1111", "sd2"): Rule(1, 24, _fixed("sd2"), "the host never reads clip skip"),
     # sd_hijack_clip.py:374-384 with sdxl_clip_l_skip: CLIP-L hidden_states[-N], no LN;
     # bigG (sd_hijack_open_clip.py:56-64) and the pooled vector never move.
     ("a1111", "sdxl"): Rule(
         1, 13, lambda n: (Layer(n, False), ENCODERS["sdxl"][1].native), _L_ONLY + "; CLIP-G stays native"
     ),
+    # The refiner's bigG embedder is OpenCLIP's (sd_hijack_open_clip.py:56-64), which never reads it.
+    ("a1111", "sdxl-refiner"): Rule(1, 13, _fixed("sdxl-refiner"), "the host never reads clip skip"),
+    # modules/models/sd3/sd3_cond.py:168-171: fixed layers; CLIP_stop_at_last_layers is never read.
+    ("a1111", "sd3"): Rule(1, 13, _fixed("sd3"), "the host never reads clip skip"),
     # Forge backend/text_processing/classic_engine.py:135: hidden_states[-max(N, minimal)].
     ("forge", "sd1"): Rule(
         1, 13, _each("sd1", lambda e, n: Layer(n, True)), "layer N from the end + final norm"
@@ -131,6 +154,17 @@ RULES: dict[tuple[str, str], Rule | None] = {
         _each("sdxl", lambda e, n: Layer(max(n, 2), False)),
         "CLIP-L and CLIP-G move together; 1 and 2 are native",
     ),
+    # Forge sdxl.py:180-204: the refiner's engine is bigG alone, minimal_clip_skip=2, no LN.
+    ("forge", "sdxl-refiner"): Rule(
+        1, 13, _each("sdxl-refiner", lambda e, n: Layer(max(n, 2), False)), "CLIP-G only; 1 and 2 are native"
+    ),
+    # Forge sd35.py:56-99: CLIP-L and bigG engines with minimal_clip_skip=1 and no LN; T5 has no skip.
+    ("forge", "sd3"): Rule(
+        1,
+        13,
+        _each("sd3", lambda e, n: Layer(n, False)),
+        "CLIP-L and CLIP-G move together, T5 never; 2 is native, Forge's default 1 is the last layer",
+    ),
     # reForge modules_forge/forge_clip.py:16-35 (SD1 as A1111), 38-68 (SD2: 24 blocks, minimal 2),
     # 71-124 (SDXL: L and G, minimal 2, no LN).
     ("reforge", "sd1"): Rule(
@@ -148,6 +182,8 @@ RULES: dict[tuple[str, str], Rule | None] = {
         _each("sdxl", lambda e, n: Layer(max(n, 2), False)),
         "CLIP-L and CLIP-G move together; 1 and 2 are native",
     ),
+    ("reforge", "sdxl-refiner"): None,  # not documented by reForge's forge_clip.py
+    ("reforge", "sd3"): None,
     # ComfyUI CLIPSetLastLayer(k), k in [-24, -1], written here as |k|: every encoder of the model,
     # final LN for SD1/SD2 (layer_norm_hidden_state default), none for SDXL (sdxl_clip.py).
     ("comfyui", "sd1"): Rule(1, 24, _each("sd1", _comfy(True)), "CLIPSetLastLayer(-N) + final norm"),
@@ -157,6 +193,14 @@ RULES: dict[tuple[str, str], Rule | None] = {
         24,
         _each("sdxl", _comfy(False)),
         "CLIPSetLastLayer(-N) on CLIP-L and CLIP-G; -1 is NOT native, -2 is",
+    ),
+    # comfy/sdxl_clip.py SDXLRefinerClipModel and text_encoders/sd3_clip.py SD3ClipModel: bigG (and
+    # CLIP-L) at layer_idx -2 with layer_norm_hidden_state=False; the T5 of SD3 takes no clip options.
+    ("comfyui", "sdxl-refiner"): Rule(
+        1, 24, _each("sdxl-refiner", _comfy(False)), "CLIPSetLastLayer(-N); -2 is native"
+    ),
+    ("comfyui", "sd3"): Rule(
+        1, 24, _each("sd3", _comfy(False)), "CLIPSetLastLayer(-N) on CLIP-L and CLIP-G; -2 is native"
     ),
     # diffusers clip_skip=k (None = 0): SD1 hidden_states[-(k+1)] + LN (pipeline_stable_diffusion.py
     # L422-437); SDXL hidden_states[-(k+2)] on both, no LN (pipeline_stable_diffusion_xl.py L411-415);
@@ -168,6 +212,17 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ("diffusers", "sdxl"): Rule(
         0, 11, _each("sdxl", lambda e, k: Layer(k + 2, False)), "clip_skip=k goes k layers below native"
     ),
+    # The refiner's img2img pipeline and pipeline_stable_diffusion_3.py _get_clip_prompt_embeds index the
+    # same way: hidden_states[-(k+2)], no LN.
+    ("diffusers", "sdxl-refiner"): Rule(
+        0,
+        30,
+        _each("sdxl-refiner", lambda e, k: Layer(k + 2, False)),
+        "clip_skip=k goes k layers below native",
+    ),
+    ("diffusers", "sd3"): Rule(
+        0, 11, _each("sd3", lambda e, k: Layer(k + 2, False)), "clip_skip=k goes k layers below native"
+    ),
     # SD.Next modules/prompt_parser_diffusers.py: SD1 hidden_states[-N] + LN; SDXL -(N+1), no LN.
     ("sdnext", "sd1"): Rule(
         1, 12, _each("sd1", lambda e, n: Layer(n, True)), "layer N from the end + final norm"
@@ -176,12 +231,16 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ("sdnext", "sdxl"): Rule(
         0, 12, _each("sdxl", lambda e, n: Layer(n + 1, False)), "1 is native; 2 goes one layer deeper"
     ),
+    ("sdnext", "sdxl-refiner"): None,
+    ("sdnext", "sd3"): None,
     # kohya --clip_skip n: train_util.py L5617-5622 hidden_states[-n] + LN (= A1111); ignored for
     # SDXL with a warning (sdxl_train_util.py L351-352), so training used the native layers;
     # SD2 behaviour is flagged "unexpected" by kohya itself: no translation.
     ("kohya", "sd1"): Rule(1, 12, _each("sd1", lambda e, n: Layer(n, True)), "--clip_skip n = A1111 n"),
     ("kohya", "sd2"): None,
     ("kohya", "sdxl"): Rule(1, 12, _fixed("sdxl"), "ignored when training SDXL: native layers"),
+    ("kohya", "sdxl-refiner"): None,
+    ("kohya", "sd3"): None,
 }
 
 
@@ -197,6 +256,28 @@ def rule(host: str, family: str) -> Rule:
             f"{HOST_NAMES[host]} has no documented clip skip numbering for {FAMILY_NAMES[family]}"
         )
     return found
+
+
+def moves(host: str, family: str | None) -> bool:
+    """Whether ``host``'s own clip skip changes ``family``'s conditioning (so Clip Skip Control can):
+    False for unknown families, undocumented numberings and rules that always select the same layers."""
+    found = RULES.get((host, family or ""))
+    return found is not None and len({found.pick(n) for n in range(found.low, found.high + 1)}) > 1
+
+
+def no_effect(host: str, family: str | None) -> str | None:
+    """Why clip skip cannot change ``family``'s conditioning on ``host``, or None when it can."""
+    if family is None:
+        return "no model is loaded yet"
+    if family in NO_CLIP_SKIP:
+        return NO_CLIP_SKIP[family]
+    if family not in FAMILIES:
+        return f"{family}: a model family Clip Skip Control does not know"
+    name = f"{FAMILY_NAMES[family]} on {HOST_NAMES.get(host, host)}"
+    found = RULES.get((host, family))
+    if found is None:
+        return f"{name}: no documented clip skip numbering, so the host's own is left alone"
+    return None if moves(host, family) else f"{name}: {found.note}"
 
 
 def _normalise(value: float, host: str) -> float:

@@ -108,7 +108,7 @@ class Plan:
 
 def check_family(schedules: Iterable[Schedule], family: str | None, host: str) -> None:
     """ConventionError naming the first value that ``host`` cannot take on ``family``."""
-    if family not in conventions.FAMILIES:
+    if not conventions.moves(host, family):
         return
     for schedule in schedules:
         for item in schedule.items:
@@ -130,8 +130,8 @@ def status(
     """
     if family is None:
         return "No model loaded yet: the effect is shown once a model is loaded."
-    if family not in conventions.FAMILIES:
-        return f"{family}: Clip Skip Control has no effect on this model family."
+    if not conventions.moves(host, family):
+        return f"Clip skip has no effect here: {conventions.no_effect(host, family)}."
     effective = settings.effective() if settings.enabled else {}
     positive = effective.get("positive") or ""
     if settings.enabled and settings.mode == "Auto" and not positive:

@@ -56,9 +56,12 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from clip_skip_ext import adaptive, conventions
-from clip_skip_ext.conventions import FAMILIES, FAMILY_NAMES, HOST_NAMES
+from clip_skip_ext.conventions import FAMILY_NAMES, HOST_NAMES
 from clip_skip_ext.schedule import Item, Schedule, ScheduleError, format_schedule, format_value, parse
 
+FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl")
+"""Families a policy has rules for: every numbering below covers them. On the others (SD3, the SDXL
+refiner) no rule applies, which means "checkpoint", else the native layer."""
 STYLES: tuple[str, ...] = get_args(adaptive.Label)  # ("tags", "prose", "mixed")
 NUMBERINGS: tuple[str, ...] = ("a1111", "forge", "reforge", "comfyui")
 """Numberings a policy may be written in: those that count from 1 and cover SD1, SD2 and SDXL, so that

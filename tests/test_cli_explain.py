@@ -134,7 +134,7 @@ def test_bad_policy_file_exits_2_naming_the_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--family", "sd3"], "argument --family: invalid choice: 'sd3'"),
+        (["--family", "flux"], "argument --family: invalid choice: 'flux'"),
         (["--host", "invoke"], "argument --host: invalid choice: 'invoke'"),
         (["--checkpoint-default", "two"], "argument --checkpoint-default: invalid float value: 'two'"),
         (["--checkpoint-default", "40"], "error: checkpoint default: clip skip 40 is out of range"),

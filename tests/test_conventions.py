@@ -36,6 +36,22 @@ TABLE = {
     ("kohya", "sd1"): (1, 12, lambda n: (L(n, True),)),
     ("kohya", "sd2"): None,
     ("kohya", "sdxl"): (1, 12, lambda n: (L(2, False), L(2, False))),
+    # SDXL refiner (bigG alone) and SD3 (CLIP-L, bigG; T5 never moves), DESIGN.md §2 and
+    # research/forge-internals.md §1.2 (Forge sdxl.py:180-204, sd35.py:56-99).
+    ("a1111", "sdxl-refiner"): (1, 13, lambda n: (L(2, False),)),
+    ("forge", "sdxl-refiner"): (1, 13, lambda n: (L(max(n, 2), False),)),
+    ("reforge", "sdxl-refiner"): None,
+    ("comfyui", "sdxl-refiner"): (1, 24, lambda n: (L(n, False),)),
+    ("diffusers", "sdxl-refiner"): (0, 30, lambda k: (L(k + 2, False),)),
+    ("sdnext", "sdxl-refiner"): None,
+    ("kohya", "sdxl-refiner"): None,
+    ("a1111", "sd3"): (1, 13, lambda n: (L(2, False), L(2, False))),
+    ("forge", "sd3"): (1, 13, lambda n: (L(n, False), L(n, False))),
+    ("reforge", "sd3"): None,
+    ("comfyui", "sd3"): (1, 24, lambda n: (L(n, False) if n <= 12 else L(1, True), L(n, False))),
+    ("diffusers", "sd3"): (0, 11, lambda k: (L(k + 2, False), L(k + 2, False))),
+    ("sdnext", "sd3"): None,
+    ("kohya", "sd3"): None,
 }
 
 
@@ -156,7 +172,7 @@ def test_describe_says_what_moves():
         "SDXL on A1111: CLIP-L layer 10 of 12, no norm; CLIP-G layer 31 of 32, no norm (native)"
     )
     assert "only CLIP-L moves" in sdxl
-    assert "ignores clip skip" in describe(4, "sd2", "a1111")
+    assert "never reads clip skip" in describe(4, "sd2", "a1111")
     assert describe(1.5, "sd1", "a1111") == (
         "SD1: CLIP-L 0.5×(layer 12 of 12 + final norm) + 0.5×(layer 11 of 12 + final norm)"
     )

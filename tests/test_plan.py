@@ -86,7 +86,9 @@ def test_status_lines():
     assert "negative 1: SD1: CLIP-L layer 12 of 12" in line
     assert line.endswith("source: panel")
     assert "only CLIP-L moves" in status(Settings(enabled=True, positive="3"), "sdxl", "a1111", 1)
-    assert "ignores clip skip on SD2" in status(Settings(enabled=True, positive="3"), "sd2", "a1111", 1)
+    assert status(Settings(enabled=True, positive="3"), "sd2", "a1111", 1) == (
+        "Clip skip has no effect here: SD2 on A1111: the host never reads clip skip."
+    )
     assert "no known default for this checkpoint" in status(
         Settings(enabled=True, mode="Checkpoint default"), "sd1", "a1111", 1
     )

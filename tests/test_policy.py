@@ -16,6 +16,7 @@ from clip_skip_ext.conventions import ConventionError
 from clip_skip_ext.policy import (
     DEFAULT_POLICY,
     DEFAULT_POLICY_TEXT,
+    FAMILIES,
     MAX_TEXT,
     NUMBERINGS,
     STYLES,
@@ -194,7 +195,7 @@ def schedule_texts(draw: st.DrawFn, high: int) -> str:
 def policies(draw: st.DrawFn) -> Policy:
     numbering = draw(st.sampled_from(NUMBERINGS))
     rules = {}
-    for family in conventions.FAMILIES:
+    for family in FAMILIES:
         high = min(conventions.rule(numbering, family).high, 24)
         for style in STYLES:
             if not draw(st.booleans()):
@@ -466,7 +467,7 @@ def test_each_prompt_decides_for_itself_and_deterministically() -> None:
 @pytest.mark.parametrize(
     ("family", "host", "message"),
     [
-        ("sd3", "a1111", "unknown model family 'sd3'"),
+        ("flux", "a1111", "unknown model family 'flux'"),
         ("sd1", "invoke", "unknown host 'invoke'"),
         ("sd2", "sdnext", "SD.Next has no documented clip skip numbering for SD2"),
     ],
@@ -479,13 +480,20 @@ def test_unknown_family_or_host(family: str, host: str, message: str) -> None:
 @settings(max_examples=150, deadline=None)
 @given(
     prompt=st.text(max_size=200),
-    family=st.sampled_from(conventions.FAMILIES),
-    host=st.sampled_from(("a1111", "forge", "reforge", "comfyui")),
+    cell=st.sampled_from(
+        [
+            (family, host)
+            for family in conventions.FAMILIES
+            for host in ("a1111", "forge", "reforge", "comfyui")
+            if conventions.RULES[(host, family)] is not None
+        ]
+    ),
     policy=policies(),
 )
 def test_any_prompt_and_policy_give_a_valid_skip_on_the_host(
-    prompt: str, family: str, host: str, policy: Policy
+    prompt: str, cell: tuple[str, str], policy: Policy
 ) -> None:
+    family, host = cell
     decision = decide(prompt, family, host, policy)
     schedule = parse(decision.skip)  # canonical schedule text
     found = conventions.rule(host, family)

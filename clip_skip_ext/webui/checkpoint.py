@@ -352,7 +352,7 @@ def current(family: str | None, host: str) -> Known | None:
     ``apply_defaults`` / ``job_default``). Never raises: a problem is logged once.
     """
     info = loaded_checkpoint()
-    if info is None or family not in conventions.FAMILIES:
+    if info is None or not conventions.moves(host, family):
         return None
     try:
         return _known(_checkpoint_result(info, family, host), host)
@@ -372,8 +372,8 @@ def save(value: str) -> str:
         return "No checkpoint is loaded yet: generate once (or load one), then save its default."
     family, host = webui_host.current_family(), webui_host.host_name()
     name = _file_name(info)
-    if family not in conventions.FAMILIES:
-        return f"Not saved: clip skip has no effect on {name} ({family or 'unknown model family'})."
+    if not conventions.moves(host, family):
+        return f"Not saved: clip skip has no effect on {name} ({conventions.no_effect(host, family)})."
     text = str(value if value is not None else "").strip()
     if not text:
         return "Not saved: enter a clip skip value (e.g. 2) first."
@@ -573,7 +573,7 @@ def _same(a: float, b: float, family: str, host: str) -> bool:
 
 def lora_default(prompts: Sequence[str], family: str | None, host: str) -> Known | None:
     """The training skip the prompts' LoRAs agree on (None when none records one or they differ)."""
-    if family not in conventions.FAMILIES:
+    if not conventions.moves(host, family):
         return None
     found = [known for name in lora_names(prompts) if (known := _lora_known(name, family, host))]
     if not found or any(not _same(known.value, found[0].value, family, host) for known in found):
@@ -596,7 +596,7 @@ def lora_notes(prompts: Sequence[str], skip_in_use: float | None, family: str | 
     Silent for LoRAs that record nothing (``"None"``), SDXL LoRAs (kohya ignores clip skip
     there), LoRAs of another family, unresolved names, and when ``skip_in_use`` is None.
     """
-    if skip_in_use is None or family not in conventions.FAMILIES:
+    if skip_in_use is None or not conventions.moves(host, family):
         return []
     notes = []
     for name in lora_names(prompts):
@@ -666,7 +666,7 @@ class Fallback:
 def panel_status(family: str | None, host: str) -> str:
     """One phrase about the loaded checkpoint's default for the panel's status line."""
     info = loaded_checkpoint()
-    if info is None or family not in conventions.FAMILIES:
+    if info is None or not conventions.moves(host, family):
         return ""
     known = current(family, host)
     name = _file_name(info)

@@ -22,29 +22,36 @@ def host_name() -> str:
 
 
 def model_family(sd_model: Any) -> str | None:
-    """The loaded model's family: "sd1", "sd2", "sdxl"; "sdxl-refiner", "sd3"... for models clip
-    skip cannot move; None when no model is loaded.
+    """The loaded model's family (``conventions.FAMILIES``, "flux", "chroma"); None when no model is
+    loaded (Forge's ``FakeInitialModel`` before the first generation, sd_models.py:385-393).
 
-    Flags set by A1111 ``modules/sd_models.py:379-402`` (``set_model_type``).
+    Flags set by A1111 ``modules/sd_models.py:379-402`` (``set_model_type``) and by Forge's engines
+    (``backend/diffusion_engine/base.py:56-68``; Flux and Chroma set none of them).
     """
     if sd_model is None:
         return None
     if getattr(sd_model, "is_sdxl", False):
+        # the refiner holds bigG only: A1111's conditioner has one embedder (sgm sd_xl_refiner.yaml),
+        # Forge's refiner engine has no CLIP-L engine (backend/diffusion_engine/sdxl.py:180-204)
         embedders = getattr(getattr(sd_model, "conditioner", None), "embedders", None)
-        # the refiner's conditioner holds OpenCLIP-G only (sgm configs/inference/sd_xl_refiner.yaml)
-        return "sdxl-refiner" if embedders is not None and len(embedders) == 1 else "sdxl"
+        if embedders is not None:
+            return "sdxl-refiner" if len(embedders) == 1 else "sdxl"
+        forge_refiner = hasattr(sd_model, "text_processing_engine_g") and not hasattr(
+            sd_model, "text_processing_engine_l"
+        )
+        return "sdxl-refiner" if forge_refiner else "sdxl"
     for flag, family in (("is_sd3", "sd3"), ("is_sd2", "sd2"), ("is_sd1", "sd1")):
         if getattr(sd_model, flag, False):
             return family
+    if hasattr(sd_model, "text_processing_engine_t5"):  # Forge flux.py / chroma.py
+        return "flux" if hasattr(sd_model, "text_processing_engine_l") else "chroma"
     return None
 
 
 def moves_clip_skip(family: str | None) -> bool:
-    """Whether the host's own Clip skip changes this family's conditioning, so the extension's can:
-    SD1 and SDXL everywhere, SD2 on Forge and reForge (A1111 ignores it, sd_hijack_open_clip.py:26-30)."""
-    if family not in conventions.FAMILIES:
-        return False
-    return not (family == "sd2" and host_name() == "a1111")
+    """Whether this host's own Clip skip changes the family's conditioning, so the extension's can
+    (``conventions.moves``: e.g. not SD2 or SD3 on A1111, never Flux)."""
+    return conventions.moves(host_name(), family)
 
 
 def reforge_dynamic_clip_skip() -> bool:

@@ -15,8 +15,10 @@ What is wrapped:
   in ``model_hijack.fixes`` and are consumed by ``EmbeddingsWithFixes.forward`` (sd_hijack.py:347-351).
 - Forge 2.x: ``<engine>.text_encoder.transformer`` of each ``ClassicTextProcessingEngine``
   (``sd_model.text_processing_engine[_l|_g]``; backend/text_processing/classic_engine.py:124-148,
-  which reads ``hidden_states[-max(skip, minimal_clip_skip)]`` and, for CLIP-G, the pooled output
-  of the last block); its fixes live in ``<engine>.embeddings.fixes`` (:31-35, set at :266).
+  which reads ``hidden_states[-max(skip, minimal_clip_skip)]`` and, for pooled engines, the pooled
+  output of the last block); its fixes live in ``<engine>.embeddings.fixes`` (:31-35, set at :266).
+  SD3's T5 (``text_processing_engine_t5.text_encoder``, called as ``text_encoder(input_ids=...)``,
+  t5_engine.py:57-66) has no skip: it is remembered whole, so a schedule does not run it twice.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def embedders(sd_model: Any) -> list[Any]:
 
 
 def forge_engines(sd_model: Any) -> list[Any]:
-    """Forge's CLIP text engines: ``text_processing_engine`` (SD1, SD2), ``_l`` and ``_g`` (SDXL)."""
+    """Forge's CLIP text engines: ``text_processing_engine`` (SD1, SD2), ``_l`` and ``_g`` (SDXL, SD3,
+    Flux's ``_l``; the SDXL refiner's ``_g`` alone)."""
     names = ("text_processing_engine", "text_processing_engine_l", "text_processing_engine_g")
     found = [getattr(sd_model, name, None) for name in names]
     return [e for e in found if e is not None and hasattr(getattr(e, "text_encoder", None), "transformer")]
@@ -113,6 +116,9 @@ def _targets(sd_model: Any, depths: list[int | None]) -> Iterator[tuple[Any, str
             _transformer_run(transformer, depth),
             getattr(engine, "embeddings", None),
         )
+    t5 = getattr(getattr(sd_model, "text_processing_engine_t5", None), "text_encoder", None)
+    if isinstance(t5, torch.nn.Module):
+        yield t5, "forward", _plain_run, None
     hijack = _fixes_holder()
     for index, embedder in enumerate(embedders(sd_model)):
         wrapped = getattr(embedder, "wrapped", None)

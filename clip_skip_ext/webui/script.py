@@ -98,7 +98,7 @@ class Script(scripts.Script):
                 _parse_all(getattr(p, "all_negative_prompts", None)),
                 count=len(prompts),
             )
-            if family in conventions.FAMILIES:
+            if host.moves_clip_skip(family):
                 plan.fallback = _below_the_panel(plan, prompts, family, host_name)
             check_family(plan.schedules(), family, host_name)
         except (params.ParamError, ScheduleError, conventions.ConventionError, PolicyError) as caught:
@@ -157,7 +157,7 @@ class Script(scripts.Script):
                 source = f"{source} {plan.fallback.defaults[0].label}"
             sources.append(source)
         if not host.moves_clip_skip(family):
-            sources = [f"none ({family or 'no model'}: clip skip has no effect here)"]
+            sources = [f"none ({conventions.no_effect(host.host_name(), family)})"]
         generation[params.SOURCE_KEY] = "+".join(dict.fromkeys(sources))
         generation[params.VERSION_KEY] = __version__
         if isinstance(plan.fallback, AutoChoices):
@@ -166,7 +166,7 @@ class Script(scripts.Script):
 
 def _lora_notes(p, plan: Plan, family: str | None) -> list[str]:
     """LoRAs whose training skip differs from the skip image i uses (the first value of its schedule)."""
-    if family not in conventions.FAMILIES:
+    if not host.moves_clip_skip(family):
         return []
     host_name, notes = host.host_name(), []
     prompts = list(getattr(p, "all_prompts", None) or [])

@@ -29,25 +29,19 @@ def status_html(*values: Any) -> str:
     try:
         settings = params.from_args(values[: len(params.PARAMS)])
         family, host_name = host.current_family(), host.host_name()
+        moves = conventions.moves(host_name, family)
         prompt = values[len(params.PARAMS)] if len(values) > len(params.PARAMS) else None
         decided = None
-        if (
-            settings.enabled
-            and settings.mode == "Auto"
-            and prompt is not None
-            and family in conventions.FAMILIES
-        ):
+        if settings.enabled and settings.mode == "Auto" and prompt is not None and moves:
             decided = decide(prompt, family, host_name, current_policy()).summary()
         default = None
-        if family in conventions.FAMILIES and (
-            checkpoint.apply_defaults() or settings.mode == "Checkpoint default"
-        ):
+        if moves and (checkpoint.apply_defaults() or settings.mode == "Checkpoint default"):
             known = checkpoint.current(family, host_name)
             default = (known.value, known.label) if known else None
         text = status(settings, family, host_name, host.host_clip_skip(), decided, default)
         if host.reforge_dynamic_clip_skip():
             text = "reForge's own dynamic clip skip is on (Settings): Clip Skip Control stays out of its way"
-        if prompt and family in conventions.FAMILIES:
+        if prompt and moves:
             positive = settings.effective()["positive"] if settings.enabled else ""
             shown = (
                 parse(positive).items[0].value

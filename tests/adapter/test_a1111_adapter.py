@@ -240,7 +240,9 @@ def test_sd2_on_a1111_is_left_alone_and_says_so(script, sd1_model, monkeypatch):
     monkeypatch.setattr(sd1_model, "is_sd2", True, raising=False)
     p, _ = run(script, [True, "3"], **PROMPTS)
     assert {skip for _, skip in sd1_model.encodes} == {1}
-    assert p.extra_generation_params["Clip skip source"] == "none (sd2: clip skip has no effect here)"
+    assert (
+        p.extra_generation_params["Clip skip source"] == "none (SD2 on A1111: the host never reads clip skip)"
+    )
     assert p.extra_generation_params["Clip skip schedule"] == "3"
 
 

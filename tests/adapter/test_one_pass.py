@@ -4,6 +4,7 @@ import contextlib
 import types
 
 import torch
+from backend import diffusion_engine
 from modules import processing, sd_hijack_clip, shared
 
 from clip_skip_ext.webui import memo
@@ -105,7 +106,7 @@ def test_textual_inversion_fixes_are_part_of_the_key_and_consumed():
 
 
 def test_forge_engines_run_once_per_prompt_too(script, make_clip, monkeypatch):
-    forge = sd_hijack_clip.FakeForgeSD1(make_clip(layers=12, seed=6))
+    forge = diffusion_engine.ForgeSD1(make_clip(layers=12, seed=6))
     shared.sd_model = forge
     count, fast = blocks_for(
         forge.text_processing_engine.text_encoder.transformer, script, [True, "4@50%, 2"]

@@ -1,11 +1,20 @@
 """modules/processing.py: get_conds_with_caching (:440-491), setup_conds (:493-503),
 calculate_hr_conds (:1499-1511) and the order of process_images_inner (:821-1148), reduced to what
 decides the conds. "Sampling" records, for every denoiser call, the cond and uncond the denoiser
-would use (sd_samplers_cfg_denoiser.py:168-169)."""
+would use (sd_samplers_cfg_denoiser.py:168-169).
+
+With a Forge engine loaded (one with ``set_clip_skip``) it follows Forge's processing.py instead where
+the two differ: the option reaches the engine in get_conds_with_caching (:472), the engine's infotext
+extras go through ``classic_engine.last_extra_generation_params`` and a third cache entry (:463-486,
+:886, :964), and CFG 1 skips the negative prompt (:499-501)."""
 
 from modules import extra_networks, prompt_parser, shared
 
 SECOND_ORDER = {"Heun": 2}  # sd_samplers_common.py:14-19 total_steps
+
+
+def _forge():
+    return hasattr(shared.sd_model, "set_clip_skip")
 
 
 class StableDiffusionProcessing:
@@ -20,6 +29,7 @@ class StableDiffusionProcessing:
         batch_size=1,
         n_iter=1,
         sampler_name="Euler",
+        cfg_scale=7.0,
         width=64,
         height=64,
         override_settings=None,
@@ -28,6 +38,7 @@ class StableDiffusionProcessing:
     ):
         self.prompt, self.negative_prompt, self.steps = prompt, negative_prompt, steps
         self.batch_size, self.n_iter, self.sampler_name = batch_size, n_iter, sampler_name
+        self.cfg_scale = cfg_scale
         self.width, self.height = width, height
         self.override_settings = dict(override_settings or {})
         self.script_args, self.scripts = list(script_args), list(scripts)
@@ -68,13 +79,23 @@ class StableDiffusionProcessing:
         )
         for cache in caches:
             if cache[0] is not None and cached_params == cache[0]:
+                if _forge() and len(cache) > 2:  # Forge :465-466
+                    shared.sd_model.extra_generation_params.update(cache[2])
                 return cache[1]
         cache = caches[0]
-        if hasattr(shared.sd_model, "set_clip_skip"):  # Forge reads the option here (processing.py:472)
+        if _forge():  # Forge reads the option here (:472)
             shared.sd_model.set_clip_skip(int(shared.opts.CLIP_stop_at_last_layers))
         cache[1] = function(
             shared.sd_model, required_prompts, steps, hires_steps, shared.opts.use_old_scheduling
         )
+        if _forge():  # Forge :476-485
+            from backend.text_processing import classic_engine
+
+            extras = classic_engine.last_extra_generation_params.copy()
+            shared.sd_model.extra_generation_params.update(extras)
+            if len(cache) > 2:
+                cache[2] = extras
+            classic_engine.last_extra_generation_params = {}
         cache[0] = cached_params
         return cache[1]
 
@@ -86,13 +107,16 @@ class StableDiffusionProcessing:
         total_steps = self.steps * SECOND_ORDER.get(self.sampler_name, 1)
         self.step_multiplier = total_steps // self.steps
         self.firstpass_steps = total_steps
-        self.uc = self.get_conds_with_caching(
-            prompt_parser.get_learned_conditioning,
-            negative_prompts,
-            total_steps,
-            [self.cached_uc],
-            self.extra_network_data,
-        )
+        if _forge() and self.cfg_scale == 1:  # Forge :499-501
+            self.uc = None
+        else:
+            self.uc = self.get_conds_with_caching(
+                prompt_parser.get_learned_conditioning,
+                negative_prompts,
+                total_steps,
+                [self.cached_uc],
+                self.extra_network_data,
+            )
         self.c = self.get_conds_with_caching(
             prompt_parser.get_multicond_learned_conditioning,
             prompts,
@@ -171,7 +195,10 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
 def _sample(c, uc, calls):
     """What the denoiser would use at each call."""
     return [
-        (prompt_parser.reconstruct_multicond_batch(c, i)[1], prompt_parser.reconstruct_cond_batch(uc, i))
+        (
+            prompt_parser.reconstruct_multicond_batch(c, i)[1],
+            None if uc is None else prompt_parser.reconstruct_cond_batch(uc, i),  # Forge: CFG 1
+        )
         for i in range(calls)
     ]
 
@@ -189,6 +216,8 @@ def process_images(p):
     stored = {k: shared.opts.data[k] for k in p.override_settings if k in shared.opts.data}  # :823-839
     try:
         shared.opts.data.update(p.override_settings)
+        if _forge():
+            shared.sd_model.extra_generation_params = {}  # Forge :886
         p.setup_prompts()
         _run_scripts("process", p)  # :915
         if hasattr(p, "init"):
@@ -203,6 +232,8 @@ def process_images(p):
             extra_networks.activate(p, p.extra_network_data)  # :961
             _run_scripts("process_batch", p, batch_number=n, prompts=p.prompts)  # :964
             p.setup_conds()  # :966
+            if _forge():
+                p.extra_generation_params.update(shared.sd_model.extra_generation_params)  # Forge :964
             record["first"].append(_sample(p.c, p.uc, p.calls()))
             if getattr(p, "enable_hr", False):
                 hires_calls = p.calculate_hr_conds()

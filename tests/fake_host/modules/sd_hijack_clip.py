@@ -24,7 +24,7 @@ def tokenize(texts, vocab=49406):
     return ids
 
 
-def _final_norm(model):
+def final_norm(model):
     return getattr(model, "text_model", model).final_layer_norm
 
 
@@ -69,7 +69,7 @@ class FakeSD1:
         transformer = self.cond_stage_model.wrapped.transformer
         with torch.no_grad():  # sd_hijack_clip.py:351-360
             out = transformer(input_ids=tokenize(texts), output_hidden_states=-n)
-            return out.last_hidden_state if n <= 1 else _final_norm(transformer)(out.hidden_states[-n])
+            return out.last_hidden_state if n <= 1 else final_norm(transformer)(out.hidden_states[-n])
 
 
 class FakeConditioner:
@@ -97,45 +97,3 @@ class FakeSDXL:
             g = clip_g.wrapped.encode_with_transformer(ids)
         l_out = l_states[-n] if moved else l_states[-2]
         return {"crossattn": torch.cat([l_out, g["penultimate"]], dim=2), "vector": g["pooled"]}
-
-
-class ForgeEngine:
-    """Forge 2.x ``ClassicTextProcessingEngine`` reduced to ``encode_with_transformers``
-    (backend/text_processing/classic_engine.py:124-148): ``hidden_states[-max(skip, minimal)]``,
-    final LN per family; the skip is whatever ``set_clip_skip`` wrote last (sd15.py:60-61)."""
-
-    def __init__(self, clip, minimal_clip_skip=1, final_layer_norm=True, return_pooled=False):
-        self.text_encoder = Wrapped(clip)
-        self.embeddings = type("Embeddings", (), {"fixes": None})()
-        self.minimal_clip_skip, self.final_layer_norm, self.return_pooled = (
-            minimal_clip_skip,
-            final_layer_norm,
-            return_pooled,
-        )
-        self.clip_skip = 1
-
-    def __call__(self, texts):
-        self.embeddings.fixes = [[] for _ in texts]
-        transformer = self.text_encoder.transformer
-        outputs = transformer(tokenize(texts), output_hidden_states=True)
-        z = outputs.hidden_states[-max(self.clip_skip, self.minimal_clip_skip)]
-        return _final_norm(transformer)(z) if self.final_layer_norm else z
-
-
-class FakeForgeSD1:
-    """backend/diffusion_engine/sd15.py: ``set_clip_skip`` (:60-61) and ``get_learned_conditioning`` (:63-66)."""
-
-    is_sd1, is_sd2, is_sdxl = True, False, False
-    sd_checkpoint_info = "fake-forge-sd1.safetensors"
-
-    def __init__(self, clip):
-        self.text_processing_engine = ForgeEngine(clip)
-        self.encodes = []
-
-    def set_clip_skip(self, clip_skip):
-        self.text_processing_engine.clip_skip = clip_skip
-
-    def get_learned_conditioning(self, texts):
-        self.encodes.append((list(texts), self.text_processing_engine.clip_skip))
-        with torch.no_grad():
-            return self.text_processing_engine(texts)
