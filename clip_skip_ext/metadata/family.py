@@ -1,8 +1,8 @@
-"""Which model family (sd1, sd2, sdxl) a file belongs to, from what its metadata says.
+"""Which model family (sd1, sd2, sdxl, sdxl-refiner, sd3) a file belongs to, from what its metadata says.
 
 Each function returns ``(family, reason)``: ``family`` is one of ``conventions.FAMILIES`` or None;
 ``reason`` is empty when the source says nothing, and otherwise explains the answer, including when
-the source names an architecture without a clip skip numbering here (Flux, SD3, SDXL refiner).
+the source names an architecture without a clip skip numbering here (Flux, for one).
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from .safetensors_header import SafetensorsHeader
 
 FamilyHint = tuple[str | None, str]
 NOTHING: FamilyHint = (None, "")
-_UNSUPPORTED = ", an architecture without a clip skip numbering here (supported: SD1, SD2, SDXL)"
+_UNSUPPORTED = (
+    ", an architecture without a clip skip numbering here (supported: SD1, SD2, SDXL, SDXL refiner, SD3)"
+)
 
 # Stability ModelSpec architecture ids (kohya library/sai_model_spec.py ARCH_*: "stable-diffusion-v1",
-# "stable-diffusion-v2-512", "stable-diffusion-v2-768-v", "stable-diffusion-xl-v1-base"; adapters add
-# "/lora" or "/textual-inversion").
+# "stable-diffusion-v2-512", "stable-diffusion-v2-768-v", "stable-diffusion-xl-v1-base",
+# "stable-diffusion-xl-v1-refiner", "stable-diffusion-v3-medium"; adapters add "/lora" or "/textual-inversion").
 _ARCHITECTURE_PREFIXES: tuple[tuple[str, str | None], ...] = (
-    ("stable-diffusion-xl-v1-refiner", None),
+    ("stable-diffusion-xl-v1-refiner", "sdxl-refiner"),
+    ("stable-diffusion-v3", "sd3"),
     ("stable-diffusion-xl-v1", "sdxl"),
     ("stable-diffusion-v1", "sd1"),
     ("stable-diffusion-v2", "sd2"),
@@ -26,6 +29,8 @@ _ARCHITECTURE_PREFIXES: tuple[tuple[str, str | None], ...] = (
 # Tensor-name prefixes: ldm/sgm checkpoint layouts and kohya LoRA module names.
 _TENSOR_PREFIXES: tuple[tuple[str, str], ...] = (
     ("conditioner.embedders.1.", "sdxl"),  # sgm SDXL base: embedders 0 = CLIP-L, 1 = OpenCLIP bigG
+    ("conditioner.embedders.0.model.", "sdxl-refiner"),  # sgm SDXL refiner: OpenCLIP bigG alone
+    ("text_encoders.clip_g.", "sd3"),  # SD3 single-file checkpoints with their text encoders
     ("lora_te1_", "sdxl"),  # kohya SDXL LoRA: two text encoders
     ("lora_te2_", "sdxl"),
     ("cond_stage_model.model.", "sd2"),  # ldm SD2: OpenCLIP ViT-H
