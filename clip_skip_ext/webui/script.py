@@ -17,7 +17,7 @@ from clip_skip_ext import __version__, conventions, directives, params
 from clip_skip_ext.plan import Plan, check_family
 from clip_skip_ext.policy import PolicyError
 from clip_skip_ext.schedule import ScheduleError
-from clip_skip_ext.webui import checkpoint, host, settings
+from clip_skip_ext.webui import defaults, host, lora, settings
 from clip_skip_ext.webui.auto import INFOTEXT_KEY as AUTO_KEY
 from clip_skip_ext.webui.auto import AutoChoices
 from clip_skip_ext.webui.hook import ConditioningHook, clear_cache
@@ -53,10 +53,10 @@ def _below_the_panel(plan: Plan, prompts: list[str], family: str, host_name: str
     or a followed LoRA's default; "Checkpoint default" mode applies it even when Settings say not to."""
     forced = True if plan.mode == "Checkpoint default" else None
     if plan.mode == "Auto":
-        known = checkpoint.job_default(prompts, family, host_name, use_checkpoint=forced)
+        known = defaults.job_default(prompts, family, host_name, use_checkpoint=forced)
         stripped = [directives.strip(text) for text in prompts]
         return AutoChoices(stripped, family, host_name, (known.value, known.source) if known else None)
-    return checkpoint.Fallback(prompts, family, host_name, use_checkpoint=forced) or None
+    return defaults.Fallback(prompts, family, host_name, use_checkpoint=forced) or None
 
 
 class Script(scripts.Script):
@@ -153,7 +153,7 @@ class Script(scripts.Script):
         sources = []
         for name in ("positive", "negative"):
             source = plan.choose(name, 0).source
-            if source in ("checkpoint", "lora") and isinstance(plan.fallback, checkpoint.Fallback):
+            if source in ("checkpoint", "lora") and isinstance(plan.fallback, defaults.Fallback):
                 source = f"{source} {plan.fallback.defaults[0].label}"
             sources.append(source)
         if not host.moves_clip_skip(family):
@@ -173,5 +173,5 @@ def _lora_notes(p, plan: Plan, family: str | None) -> list[str]:
     for text in dict.fromkeys(prompts):
         choice = plan.choose("positive", prompts.index(text))
         skip = choice.schedule.items[0].value if choice.schedule else host.host_clip_skip()
-        notes += checkpoint.lora_notes([text], skip, family, host_name)
+        notes += lora.notes([text], skip, family, host_name)
     return list(dict.fromkeys(notes))

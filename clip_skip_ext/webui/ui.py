@@ -16,7 +16,7 @@ from clip_skip_ext import conventions, params
 from clip_skip_ext.plan import status
 from clip_skip_ext.policy import PolicyError, decide
 from clip_skip_ext.schedule import parse
-from clip_skip_ext.webui import checkpoint, host
+from clip_skip_ext.webui import checkpoint, host, lora
 from clip_skip_ext.webui.auto import current_policy
 
 
@@ -48,7 +48,7 @@ def status_html(*values: Any) -> str:
                 if positive
                 else (default[0] if default else host.host_clip_skip())
             )
-            text = " · ".join([text, *checkpoint.lora_notes([prompt], shown, family, host_name)])
+            text = " · ".join([text, *lora.notes([prompt], shown, family, host_name)])
         return f"<p>{html.escape(text)}</p>"
     except (params.ParamError, conventions.ConventionError, PolicyError) as error:
         return f"<p style='color: var(--error-text-color, #e11)'>⚠ {html.escape(str(error))}</p>"

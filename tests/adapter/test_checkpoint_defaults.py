@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 from clip_skip_ext.metadata import database, overrides
 from clip_skip_ext.schedule import Schedule
-from clip_skip_ext.webui import checkpoint
+from clip_skip_ext.webui import checkpoint, defaults, lora
 
 LORA_FOLDER = Path(__file__).resolve().parents[1] / "fake_host" / "extensions-builtin" / "Lora"
 SD1 = ("cond_stage_model.transformer.text_model.final_layer_norm.weight",)
@@ -73,9 +73,11 @@ def webui(tmp_path, monkeypatch):
     for name in ("sha256_file", "sha256_and_addnet_hash", "addnet_hash"):
         monkeypatch.setattr(database, name, refuse)
     checkpoint.clear_cache()
+    lora.clear_cache()
     checkpoint._WARNED.clear()
     yield SimpleNamespace(data=data, checkpoints=models / "Stable-diffusion", loras=models / "Lora")
     checkpoint.clear_cache()
+    lora.clear_cache()
     assert hashes.calculated == []  # the host's own hashing was never triggered either
 
 
@@ -341,7 +343,7 @@ def test_save_says_when_applying_defaults_is_off(webui, monkeypatch):
     load(write_model(webui.checkpoints / "model.safetensors"), monkeypatch)
     shared.opts.data[checkpoint.APPLY_KEY] = False
     assert checkpoint.save("2").endswith("Applying checkpoint defaults is off in Settings.")
-    assert checkpoint.job_default([""], "sd1", "a1111") is None
+    assert defaults.job_default([""], "sd1", "a1111") is None
     assert "not applied: off in Settings" in checkpoint.panel_status("sd1", "a1111")
 
 
@@ -364,15 +366,15 @@ def test_lora_trained_at_another_skip_is_reported(webui, monkeypatch, lora_regis
     write_lora(webui.loras, "detail", {**KOHYA_SD1, "ss_clip_skip": "1"})
     lora_registry.list_available_networks()
     prompts = ["a cat <lora:detail:0.8>, garden"]
-    assert checkpoint.lora_notes(prompts, 2, "sd1", "a1111") == [
+    assert lora.notes(prompts, 2, "sd1", "a1111") == [
         "LoRA detail was trained at clip skip 1 (ss_clip_skip), this image uses 2"
     ]
-    assert checkpoint.lora_notes(prompts, 1, "sd1", "a1111") == []
-    assert checkpoint.lora_notes(prompts, None, "sd1", "a1111") == []
-    assert checkpoint.lora_notes(["<lyco:detail:1>"], 2, "sd1", "forge") != []
-    assert checkpoint.lora_notes(["<lora:detail:0>"], 2, "sd1", "a1111") == []  # weight 0: not applied
-    assert checkpoint.lora_notes(["<lora:missing:1>"], 2, "sd1", "a1111") == []
-    assert checkpoint.lora_skip(prompts, "sd1", "a1111") == (1.0, "LoRA detail (ss_clip_skip)")
+    assert lora.notes(prompts, 1, "sd1", "a1111") == []
+    assert lora.notes(prompts, None, "sd1", "a1111") == []
+    assert lora.notes(["<lyco:detail:1>"], 2, "sd1", "forge") != []
+    assert lora.notes(["<lora:detail:0>"], 2, "sd1", "a1111") == []  # weight 0: not applied
+    assert lora.notes(["<lora:missing:1>"], 2, "sd1", "a1111") == []
+    assert lora.skip(prompts, "sd1", "a1111") == (1.0, "LoRA detail (ss_clip_skip)")
 
 
 def test_unknown_and_sdxl_loras_are_silent(webui, lora_registry):
@@ -380,21 +382,21 @@ def test_unknown_and_sdxl_loras_are_silent(webui, lora_registry):
     write_lora(webui.loras, "xl", {"ss_base_model_version": "sdxl_base_v1-0", "ss_clip_skip": "2"})
     lora_registry.list_available_networks()
     for family in ("sd1", "sdxl"):
-        assert checkpoint.lora_notes(["<lora:unset:1> <lora:xl:1>"], 1, family, "a1111") == []
-        assert checkpoint.lora_skip(["<lora:unset:1> <lora:xl:1>"], family, "a1111") is None
+        assert lora.notes(["<lora:unset:1> <lora:xl:1>"], 1, family, "a1111") == []
+        assert lora.skip(["<lora:unset:1> <lora:xl:1>"], family, "a1111") is None
 
 
 def test_a_lora_of_another_family_is_not_compared(webui, lora_registry):
     write_lora(webui.loras, "detail", {**KOHYA_SD1, "ss_clip_skip": "1"})
     lora_registry.list_available_networks()
-    assert checkpoint.lora_notes(["<lora:detail:1>"], 3, "sdxl", "a1111") == []
+    assert lora.notes(["<lora:detail:1>"], 3, "sdxl", "a1111") == []
 
 
 def test_aliases_resolve_through_the_hosts_registry(webui, lora_registry):
     write_lora(webui.loras, "detail_v2", {**KOHYA_SD1, "ss_clip_skip": "1", "ss_output_name": "detailer"})
     lora_registry.list_available_networks()
-    assert checkpoint.lora_file("detailer") == str(webui.loras / "detail_v2.safetensors")
-    assert checkpoint.lora_skip(["<lora:detailer:1>"], "sd1", "a1111") == (
+    assert lora.file("detailer") == str(webui.loras / "detail_v2.safetensors")
+    assert lora.skip(["<lora:detailer:1>"], "sd1", "a1111") == (
         1.0,
         "LoRA detailer (ss_clip_skip)",
     )
@@ -405,9 +407,9 @@ def test_without_the_lora_extension_the_folders_are_scanned(webui):
     write_lora(
         webui.loras / "sub", "detail_v2", {**KOHYA_SD1, "ss_clip_skip": "1", "ss_output_name": "detailer"}
     )
-    assert checkpoint.lora_file("detail_v2") == str(webui.loras / "sub" / "detail_v2.safetensors")
-    assert checkpoint.lora_file("detailer") is None  # aliases need the registry
-    assert checkpoint.lora_notes(["<lora:detail_v2:1>"], 2, "sd1", "a1111") == [
+    assert lora.file("detail_v2") == str(webui.loras / "sub" / "detail_v2.safetensors")
+    assert lora.file("detailer") is None  # aliases need the registry
+    assert lora.notes(["<lora:detail_v2:1>"], 2, "sd1", "a1111") == [
         "LoRA detail_v2 was trained at clip skip 1 (ss_clip_skip), this image uses 2"
     ]
 
@@ -417,8 +419,8 @@ def test_loras_that_disagree_are_not_followed(webui, lora_registry):
     write_lora(webui.loras, "two", {**KOHYA_SD1, "ss_clip_skip": "2"})
     lora_registry.list_available_networks()
     prompt = ["<lora:one:1> <lora:two:1>"]
-    assert checkpoint.lora_skip(prompt, "sd1", "a1111") is None
-    assert checkpoint.lora_notes(prompt, 2, "sd1", "a1111") == [
+    assert lora.skip(prompt, "sd1", "a1111") is None
+    assert lora.notes(prompt, 2, "sd1", "a1111") == [
         "LoRA one was trained at clip skip 1 (ss_clip_skip), this image uses 2"
     ]
 
@@ -430,20 +432,20 @@ def test_lyco_tags_count_only_where_the_host_has_the_alias(webui, monkeypatch, l
 
     write_lora(webui.loras, "detail", {**KOHYA_SD1, "ss_clip_skip": "1"})
     lora_registry.list_available_networks()
-    lora = extra_networks.ExtraNetwork("lora")
-    monkeypatch.setitem(extra_networks.extra_network_registry, "lora", lora)
-    monkeypatch.setattr(extra_networks, "extra_network_aliases", {"lyco": lora}, raising=False)  # A1111
-    assert checkpoint.lora_names(["<lyco:detail:1>"]) == ["detail"]
+    network = extra_networks.ExtraNetwork("lora")
+    monkeypatch.setitem(extra_networks.extra_network_registry, "lora", network)
+    monkeypatch.setattr(extra_networks, "extra_network_aliases", {"lyco": network}, raising=False)  # A1111
+    assert lora.names(["<lyco:detail:1>"]) == ["detail"]
     monkeypatch.setattr(extra_networks, "extra_network_aliases", {})  # Forge
-    assert checkpoint.lora_names(["<lyco:detail:1>"]) == []
-    assert checkpoint.lora_names(["<lora:detail:1>"]) == ["detail"]
+    assert lora.names(["<lyco:detail:1>"]) == []
+    assert lora.names(["<lora:detail:1>"]) == ["detail"]
 
 
 def test_the_add_network_to_prompt_setting_counts(webui, lora_registry):
     write_lora(webui.loras, "detail", {**KOHYA_SD1, "ss_clip_skip": "1"})
     lora_registry.list_available_networks()
     shared.opts.data["sd_lora"] = "detail"  # Lora/extra_networks_lora.py:17-21
-    assert checkpoint.lora_names(["a cat"]) == ["detail"]
+    assert lora.names(["a cat"]) == ["detail"]
 
 
 # ---- what the job gets -----------------------------------------------------------------------------
@@ -455,16 +457,15 @@ def test_job_default_follows_loras_only_when_asked(webui, monkeypatch, lora_regi
     lora_registry.list_available_networks()
     prompts = ["a <lora:detail:1>", "b"]
     assert (
-        checkpoint.job_default(prompts, "sd1", "a1111").source
-        == "safetensors header (modelspec.encoder_layer)"
+        defaults.job_default(prompts, "sd1", "a1111").source == "safetensors header (modelspec.encoder_layer)"
     )
 
     shared.opts.data[checkpoint.FOLLOW_LORA_KEY] = True
-    known = checkpoint.job_default(prompts, "sd1", "a1111")
+    known = defaults.job_default(prompts, "sd1", "a1111")
     assert (known.value, known.kind, known.source) == (1.0, "lora", "LoRA detail (ss_clip_skip)")
-    assert checkpoint.choice(known).source == "lora"
+    assert defaults.choice(known).source == "lora"
 
-    fallback = checkpoint.Fallback(prompts, "sd1", "a1111")
+    fallback = defaults.Fallback(prompts, "sd1", "a1111")
     first, second = fallback(0), fallback(1)
     assert (first.schedule, first.source) == (Schedule.constant(1.0), "lora")
     assert (second.schedule, second.source) == (Schedule.constant(2.0), "checkpoint")
@@ -475,11 +476,11 @@ def test_job_default_follows_loras_only_when_asked(webui, monkeypatch, lora_regi
     ]
 
     shared.opts.data[checkpoint.APPLY_KEY] = False
-    fallback = checkpoint.Fallback(prompts, "sd1", "a1111")
+    fallback = defaults.Fallback(prompts, "sd1", "a1111")
     assert fallback(1) is None
     assert bool(fallback)
-    assert not checkpoint.Fallback(["b"], "sd1", "a1111")
-    assert checkpoint.Fallback(["b"], "sd1", "a1111", use_checkpoint=True)(0).source == "checkpoint"
+    assert not defaults.Fallback(["b"], "sd1", "a1111")
+    assert defaults.Fallback(["b"], "sd1", "a1111", use_checkpoint=True)(0).source == "checkpoint"
 
 
 # ---- the API route ---------------------------------------------------------------------------------

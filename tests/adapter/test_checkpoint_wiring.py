@@ -7,7 +7,7 @@ import torch
 from modules import paths_internal, processing, sd_models, shared
 from safetensors.torch import save_file
 
-from clip_skip_ext.webui import checkpoint
+from clip_skip_ext.webui import checkpoint, lora
 
 PROMPTS = {"prompt": "a photo of a cat", "negative_prompt": "blurry", "steps": 2}
 
@@ -33,8 +33,10 @@ def known_default(tmp_path, monkeypatch, sd1_model):
     info = sd_models.CheckpointInfo(str(path))
     monkeypatch.setattr(sd1_model, "sd_checkpoint_info", info)
     checkpoint.clear_cache()
+    lora.clear_cache()
     yield info
     checkpoint.clear_cache()
+    lora.clear_cache()
 
 
 def run(script, args):
