@@ -197,6 +197,19 @@ def _selected_checkpoint() -> Any | None:
     return info if _usable(info) else None
 
 
+def selected_family(host: str) -> tuple[str, str] | None:
+    """(family, file name) of the checkpoint selected in Settings, from its metadata, while no model
+    is loaded: Forge loads it at the first generation (``processing.py:836``). Never raises."""
+    info = _selected_checkpoint()
+    if info is None or loaded_checkpoint() is not None:
+        return None
+    try:
+        family = _checkpoint_result(info, None, host).family
+    except Exception:  # only a hint for the panel
+        return None
+    return (family, _file_name(info)) if family else None
+
+
 def _file_name(info: Any) -> str:
     return os.path.basename(info.filename)
 

@@ -29,6 +29,9 @@ def status_html(*values: Any) -> str:
     try:
         settings = params.from_args(values[: len(params.PARAMS)])
         family, host_name = host.current_family(), host.host_name()
+        selected = None if family else checkpoint.selected_family(host_name)
+        if selected:  # not loaded yet: what the selected checkpoint's metadata says it is
+            family = selected[0]
         moves = conventions.moves(host_name, family)
         prompt = values[len(params.PARAMS)] if len(values) > len(params.PARAMS) else None
         decided = None
@@ -39,6 +42,9 @@ def status_html(*values: Any) -> str:
             known = checkpoint.current(family, host_name)
             default = (known.value, known.label) if known else None
         text = status(settings, family, host_name, host.host_clip_skip(), decided, default)
+        if selected:
+            named = conventions.FAMILY_NAMES.get(family, family)
+            text = f"{selected[1]} loads at the first generation; its metadata says {named}: {text}"
         if host.reforge_dynamic_clip_skip():
             text = "reForge's own dynamic clip skip is on (Settings): Clip Skip Control stays out of its way"
         if prompt and moves:
@@ -75,8 +81,9 @@ def build(is_img2img: bool, prompt_box: Any = None) -> list[Any]:
             value=by["mode"].default,
             elem_id=elem_id("mode", is_img2img),
         )
-        info = gr.HTML(
-            value=status_html(*[p.default for p in params.PARAMS]), elem_id=elem_id("status", is_img2img)
+        info = gr.HTML(  # a callable value is computed again at every page load (Gradio 3.41 and 4.40)
+            value=lambda: status_html(*[p.default for p in params.PARAMS]),
+            elem_id=elem_id("status", is_img2img),
         )
         with gr.Row():
             save = gr.Button(

@@ -531,3 +531,21 @@ def test_route_without_a_loaded_model_uses_the_selected_checkpoint(webui, monkey
     answer = checkpoint.route()
     assert answer["checkpoint"] == "m.safetensors"
     assert answer["loaded"] is False
+
+
+def test_before_the_lazy_load_the_status_line_reads_the_selected_checkpoints_family(webui, monkeypatch):
+    """Forge builds the panel before any model is loaded: the status line tells what the selected
+    checkpoint is from its tensor names, and what the panel's value will do on it."""
+    from clip_skip_ext.webui import host as webui_host
+    from clip_skip_ext.webui.ui import status_html
+
+    info = sd_models.CheckpointInfo(str(write_model(webui.checkpoints / "xl.safetensors", tensors=SDXL)))
+    info.register()
+    monkeypatch.setattr(shared, "sd_model", SimpleNamespace(cond_stage_model=None))  # FakeInitialModel
+    monkeypatch.setattr(webui_host, "host_name", lambda: "forge")
+    shared.opts.data["sd_model_checkpoint"] = info.title
+    text = status_html(True, "3", "", "", "", "Manual")
+    assert text.startswith("<p>xl.safetensors loads at the first generation; its metadata says SDXL: ")
+    assert "CLIP-L layer 10 of 12, no norm; CLIP-G layer 30 of 32" in text
+    shared.opts.data["sd_model_checkpoint"] = "missing.safetensors"
+    assert "No model loaded yet" in status_html(True, "3", "", "", "", "Manual")
