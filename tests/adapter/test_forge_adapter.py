@@ -191,3 +191,11 @@ def test_a_fresh_script_decides_on_the_model_loaded_for_this_generation(load, ma
     shared.sd_model = model  # the lazy load, before the scripts' process()
     ours = processing.process_images(p)["first"][0]
     assert same_calls(ours, host_at(3))
+
+
+def test_fractional_values_blend_dict_conds_key_by_key(script, sd3):
+    _, ours = run(script, [True, "2.25"])
+    low, high = host_at(2), host_at(3)
+    for call, (c, _) in enumerate(ours):
+        for key in ("crossattn", "vector"):
+            assert torch.equal(c[key], torch.lerp(low[call][0][key], high[call][0][key], 0.25))
