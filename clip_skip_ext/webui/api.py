@@ -24,7 +24,7 @@ def describe(value: str = "") -> dict[str, Any]:
     except params.ParamError as error:
         return {"valid": False, "error": str(error)}
     try:
-        text = status(settings, family, host_name, host.host_clip_skip())
+        text = status(settings, family, host_name, host.host_clip_skip(family))
     except conventions.ConventionError as error:
         return {"valid": False, "error": str(error)}
     return {"valid": True, "value": settings.positive, "family": family, "host": host_name, "status": text}

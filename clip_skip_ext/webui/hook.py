@@ -61,7 +61,7 @@ class ConditioningHook:
         if not host.moves_clip_skip(family) or all(c.schedule is None for c in choices):
             return self.original(function, required_prompts, steps, caches, extra_network_data, hires_steps)
 
-        fallback = Schedule.constant(host.host_clip_skip())
+        fallback = Schedule.constant(host.host_clip_skip(family))  # what the host alone would encode
         schedules = [c.schedule or fallback for c in choices]
         calls = hires_steps if hires else steps
         run_steps, multiplier = self._timeline(calls, hires)

@@ -64,8 +64,17 @@ def current_family() -> str | None:
     return model_family(shared.sd_model) if shared.sd_model is not None else None
 
 
-def host_clip_skip() -> int:
-    """The host's own Clip skip value at this moment (overrides included)."""
+def host_clip_skip(family: str | None = None) -> int:
+    """The value, in the extension's numbering, that does what the host's own setting does now
+    (overrides included): its Clip skip, except on A1111 SDXL without ``sdxl_clip_l_skip``, where
+    CLIP-L stays at its config layer ``hidden_states[11]`` whatever the value (sd_hijack_clip.py:374-384),
+    which is the extension's 2 (``hidden_states[-2]``, the same tensor)."""
+    if (
+        family == "sdxl"
+        and host_name() == "a1111"
+        and getattr(shared.opts, "sdxl_clip_l_skip", False) is not True
+    ):
+        return 2
     return int(getattr(shared.opts, "CLIP_stop_at_last_layers", 1))
 
 

@@ -172,6 +172,6 @@ def _lora_notes(p, plan: Plan, family: str | None) -> list[str]:
     prompts = list(getattr(p, "all_prompts", None) or [])
     for text in dict.fromkeys(prompts):
         choice = plan.choose("positive", prompts.index(text))
-        skip = choice.schedule.items[0].value if choice.schedule else host.host_clip_skip()
+        skip = choice.schedule.items[0].value if choice.schedule else host.host_clip_skip(family)
         notes += lora.notes([text], skip, family, host_name)
     return list(dict.fromkeys(notes))

@@ -41,7 +41,7 @@ def status_html(*values: Any) -> str:
         if moves and (checkpoint.apply_defaults() or settings.mode == "Checkpoint default"):
             known = checkpoint.current(family, host_name)
             default = (known.value, known.label) if known else None
-        text = status(settings, family, host_name, host.host_clip_skip(), decided, default)
+        text = status(settings, family, host_name, host.host_clip_skip(family), decided, default)
         if selected:
             named = conventions.FAMILY_NAMES.get(family, family)
             text = f"{selected[1]} loads at the first generation; its metadata says {named}: {text}"
@@ -52,7 +52,7 @@ def status_html(*values: Any) -> str:
             shown = (
                 parse(positive).items[0].value
                 if positive
-                else (default[0] if default else host.host_clip_skip())
+                else (default[0] if default else host.host_clip_skip(family))
             )
             text = " · ".join([text, *lora.notes([prompt], shown, family, host_name)])
         return f"<p>{html.escape(text)}</p>"

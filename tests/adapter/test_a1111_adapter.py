@@ -159,6 +159,19 @@ def test_sdxl_moves_clip_l_only_and_restores_the_toggle(script, make_clip):
     assert torch.equal(crossattn, torch.cat([clip_l, clip_g], dim=2)[0])
 
 
+def test_sdxl_prompt_without_a_value_in_a_mixed_batch_gets_the_hosts_own_layers(script, make_clip):
+    """Live A1111 SDXL found it: a batch where one prompt has a directive and one has none. The host alone,
+    with sdxl_clip_l_skip off, keeps CLIP-L at hidden_states[11] whatever Clip skip says."""
+    shared.sd_model = sd_hijack_clip.FakeSDXL(make_clip(layers=12, seed=4), make_clip(layers=8, seed=5))
+    mixed = {**PROMPTS, "prompt": ["a photo of a cat", "a photo of a cat <clipskip:3>"], "batch_size": 2}
+    _, ours = run(script, [False], **mixed)
+    alone = host(1, **PROMPTS)
+    for call, (c, uc) in enumerate(calls(ours)):
+        assert same({k: v[0] for k, v in c.items()}, {k: v[0] for k, v in calls(alone)[call][0].items()})
+        assert same({k: v[0] for k, v in uc.items()}, {k: v[0] for k, v in calls(alone)[call][1].items()})
+    assert not same(calls(ours)[0][0], calls(host(3, **mixed))[0][0])  # the directive did move row 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
