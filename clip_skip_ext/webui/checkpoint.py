@@ -241,7 +241,7 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _warn_once(message: str) -> None:
+def warn_once(message: str) -> None:
     if message not in _WARNED:
         _WARNED.add(message)
         log.warning("Clip Skip Control: %s", message)
@@ -255,7 +255,7 @@ def _stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-def _lookup(
+def cached_lookup(
     path: str,
     *,
     kind: str,
@@ -287,7 +287,7 @@ def _lookup(
     else:
         result = lookup(path, host=host, kind="checkpoint", family=family, overrides=store, sha256=sha256)
     for problem in result.problems:
-        _warn_once(problem)
+        warn_once(problem)
     with _LOCK:
         if len(_CACHE) >= MAX_CACHED:
             _CACHE.clear()
@@ -296,7 +296,7 @@ def _lookup(
 
 
 def _checkpoint_result(info: Any, family: str | None, host: str) -> Result:
-    return _lookup(
+    return cached_lookup(
         info.filename, kind="checkpoint", family=family, host=host, sha256=_sha256(info), store=_store()
     )
 
@@ -315,7 +315,7 @@ def _short_source(recommendation: Recommendation) -> str:
     return f"curated: {where}, {name}"
 
 
-def _known(result: Result, host: str, kind: str = "checkpoint", model: str = "") -> Known | None:
+def to_known(result: Result, host: str, kind: str = "checkpoint", model: str = "") -> Known | None:
     """The highest-precedence candidate that has a value on the host and is not a name guess."""
     for candidate in result.candidates:
         recommendation = candidate.recommendation
@@ -347,9 +347,9 @@ def current(family: str | None, host: str) -> Known | None:
     if info is None or not conventions.moves(host, family):
         return None
     try:
-        return _known(_checkpoint_result(info, family, host), host)
+        return to_known(_checkpoint_result(info, family, host), host)
     except Exception as error:  # metadata must never break a generation
-        _warn_once(f"cannot read the clip skip metadata of {info.filename}: {error}")
+        warn_once(f"cannot read the clip skip metadata of {info.filename}: {error}")
         return None
 
 
@@ -457,7 +457,7 @@ def route(name: str = "") -> dict[str, Any]:
         result = _checkpoint_result(info, known_family, host)
     except Exception as error:
         return {"error": f"cannot read the metadata of {info.filename}: {error}", "status_code": 500}
-    known = _known(result, host) if (family is None or family in conventions.FAMILIES) else None
+    known = to_known(result, host) if (family is None or family in conventions.FAMILIES) else None
     guess = result.winner if result.is_heuristic else None
     summary = result.to_dict()
     return {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -33,6 +34,7 @@ from clip_skip_ext.webui import checkpoint
 # extra_networks.py:175 `<(\w+):([^>]+)>` for the two names the Lora extension registers.
 LORA_TAG = re.compile(r"<(lora|lyco):([^>]+)>")
 LORA_EXTENSIONS = (".pt", ".ckpt", ".safetensors")  # Lora/networks.py:651-652
+_LOCK = threading.Lock()  # guards _SCANS
 SCAN_SECONDS = 30.0  # how long a scan of the LoRA folders is reused (only without the host registry)
 
 
@@ -108,7 +110,7 @@ _SCANS: dict[tuple[str, ...], tuple[float, dict[str, str]]] = {}
 
 def clear_cache() -> None:
     """Forget the folder scans (the metadata read through ``checkpoint`` has its own cache)."""
-    with checkpoint._LOCK:
+    with _LOCK:
         _SCANS.clear()
 
 
@@ -121,7 +123,7 @@ def _dirs() -> tuple[str, ...]:
 def _scan(dirs: tuple[str, ...]) -> dict[str, str]:
     """stem -> file for the LoRA folders (``networks.py:650-660``: later files of a stem win)."""
     now = time.monotonic()
-    with checkpoint._LOCK:
+    with _LOCK:
         found = _SCANS.get(dirs)
     if found is not None and now - found[0] < SCAN_SECONDS:
         return found[1]
@@ -132,7 +134,7 @@ def _scan(dirs: tuple[str, ...]) -> dict[str, str]:
                 stem, extension = os.path.splitext(file)
                 if extension.lower() in LORA_EXTENSIONS:
                     files[stem] = os.path.join(root, file)
-    with checkpoint._LOCK:
+    with _LOCK:
         _SCANS[dirs] = (now, files)
     return files
 
@@ -159,14 +161,14 @@ def _known_lora(name: str, family: str, host: str) -> checkpoint.Known | None:
         path = file(name)
         if path is None:
             return None
-        result = checkpoint._lookup(path, kind="lora", family=None, host=host)
+        result = checkpoint.cached_lookup(path, kind="lora", family=None, host=host)
         if result.family is None and not result.family_reason:  # nothing says: assume the loaded family
-            result = checkpoint._lookup(path, kind="lora", family=family, host=host)
+            result = checkpoint.cached_lookup(path, kind="lora", family=family, host=host)
         if result.family != family:  # an SD1 LoRA on SDXL, a Flux LoRA...: not comparable
             return None
-        known = checkpoint._known(result, host, kind="lora", model=name)
+        known = checkpoint.to_known(result, host, kind="lora", model=name)
     except Exception as error:  # metadata must never break a generation
-        checkpoint._warn_once(f"cannot read the metadata of LoRA {name!r}: {error}")
+        checkpoint.warn_once(f"cannot read the metadata of LoRA {name!r}: {error}")
         return None
     if known is None:
         return None
