@@ -16,6 +16,7 @@ from clip_skip_ext import params
 from clip_skip_ext.plan import check_family
 from clip_skip_ext.schedule import parse
 from clip_skip_ext.webui import host
+from clip_skip_ext.webui.hook import ClipSkipError
 
 XYZ_ATTR = "_clip_skip_xyz"
 AXES: dict[str, tuple[str, ...]] = {
@@ -40,15 +41,20 @@ def _apply(names: tuple[str, ...]):
     return apply
 
 
-def _confirm(names: tuple[str, ...]):
+def _confirm(label: str, names: tuple[str, ...]):
     def confirm(p, values):
         family, host_name = host.current_family(), host.host_name()
         for value in values:
-            settings = params.from_fields(dict.fromkeys(names, value))
-            schedules = [
-                parse(text) for name in names if (text := getattr(settings, name)) and name != "mode"
-            ]
-            check_family(schedules, family, host_name)
+            try:
+                settings = params.from_fields(dict.fromkeys(names, value))
+                schedules = [
+                    parse(text) for name in names if (text := getattr(settings, name)) and name != "mode"
+                ]
+                check_family(schedules, family, host_name)
+            except ValueError as error:
+                # with a status_code, the API answers 422, not 500 (A1111 api.py:167-181; Forge and
+                # Neo api.py handle_exception read it the same way)
+                raise ClipSkipError(f"XYZ axis {label}: {error}") from None
 
     return confirm
 
@@ -63,5 +69,5 @@ def add_axes(*_: Any) -> None:
             continue
         choices = (lambda: list(params.MODES)) if names == ("mode",) else None
         module.axis_options.append(
-            module.AxisOption(label, str, _apply(names), confirm=_confirm(names), choices=choices)
+            module.AxisOption(label, str, _apply(names), confirm=_confirm(label, names), choices=choices)
         )

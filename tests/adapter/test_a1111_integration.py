@@ -7,6 +7,7 @@ from modules import processing, script_callbacks, scripts, shared
 
 from clip_skip_ext import params
 from clip_skip_ext.webui import api, register, settings, xyz
+from clip_skip_ext.webui.hook import ClipSkipError
 
 
 class AxisOption:  # scripts/xyz_grid.py:214-223
@@ -48,13 +49,16 @@ def test_confirm_rejects_bad_values_before_the_grid_runs(xyz_grid):
     xyz.add_axes()
     schedule = next(o for o in xyz_grid.axis_options if o.label == "[Clip skip] Schedule")
     schedule.confirm(None, ["1", "2@40%, 1", "1.5"])
-    with pytest.raises(params.ParamError, match="unexpected '@' at character 3"):
+    # ClipSkipError carries status_code 422, which the hosts' API answers with (A1111 api.py:167-181)
+    with pytest.raises(ClipSkipError, match=r"\[Clip skip\] Schedule: .*unexpected '@' at character 3") as bad:
         schedule.confirm(None, ["1", "2@@1"])
-    with pytest.raises(ValueError, match="accepted: 1 to 13"):
+    assert bad.value.status_code == 422
+    with pytest.raises(ClipSkipError, match="accepted: 1 to 13"):
         schedule.confirm(None, ["14"])
     mode = next(o for o in xyz_grid.axis_options if o.label == "[Clip skip] Mode")
-    with pytest.raises(params.ParamError, match="'Often' is not one of Manual"):
+    with pytest.raises(ClipSkipError, match="'Often' is not one of Manual") as bad:
         mode.confirm(None, ["Manual", "Often"])
+    assert bad.value.status_code == 422
 
 
 def test_axis_values_override_the_panel_per_cell(xyz_grid, script):

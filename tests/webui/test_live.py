@@ -49,7 +49,12 @@ BASE = {
     "sampler_name": "Euler",
     "cfg_scale": 7,
     # live previews off: on SDXL the hosts would download vaeapprox-sdxl.pt (processing.py, "Approx NN")
-    "override_settings": {"emphasis": "No norm", "live_previews_enable": False},
+    # Clip skip 1 stated, not assumed: Neo's default is 2 (modules/shared_options.py:224)
+    "override_settings": {
+        "emphasis": "No norm",
+        "live_previews_enable": False,
+        "CLIP_stop_at_last_layers": 1,
+    },
     "override_settings_restore_afterwards": True,
 }
 MODEL = os.environ.get("CLIP_SKIP_WEBUI_MODEL", "")
@@ -114,7 +119,7 @@ def moves() -> bool:
 
 
 # Panel values that select the host's default layers (its own Clip skip 1, no other option).
-DEFAULT_EQUIVALENTS = {("a1111", "sdxl"): {2}, ("forge", "sdxl"): {1, 2}}
+DEFAULT_EQUIVALENTS = {("a1111", "sdxl"): {2}, ("forge", "sdxl"): {1, 2}, ("neo", "sdxl"): {1, 2}}
 
 
 def same_as_default(skip: int) -> bool:
@@ -191,9 +196,31 @@ def host_name():
     return call("/clip-skip-control/v1/describe?value=1")[1].get("host")
 
 
+def forge_like() -> bool:
+    """Forge 2.x or Forge Neo: the hosts built on Forge's ``backend`` (same API quirks)."""
+    return host_name() in ("forge", "neo")
+
+
+def script_args(name: str, **by_label) -> list:
+    """A script's positional args built from the host's own ``/sdapi/v1/script-info``: every arg at
+    its default, then the ones named by label (``Label_with_underscores=value``; the first arg of
+    that label). The hosts differ in their layouts (Neo's xyz_grid.py has a ``row_count`` Forge
+    lacks), so no test writes a fixed list."""
+    _, info = call("/sdapi/v1/script-info")
+    script = next(s for s in info if s["name"] == name and not s["is_img2img"])
+    args = [arg["value"] for arg in script["args"]]
+    labels = [arg["label"] for arg in script["args"]]
+    for key, value in by_label.items():
+        label = key.replace("_", " ")
+        if label not in labels:
+            raise AssertionError(f"{name} has no arg {label!r}; its args: {labels}")
+        args[labels.index(label)] = value
+    return args
+
+
 def test_hires_pass_has_its_own_skip():
     # Forge's API needs hr_additional_modules with hires (processing.py:1405 iterates it)
-    forge = {"hr_additional_modules": ["Use same choices"]} if host_name() == "forge" else {}
+    forge = {"hr_additional_modules": ["Use same choices"]} if forge_like() else {}
     hires = {
         **forge,
         "enable_hr": True,
@@ -222,7 +249,7 @@ def test_directives_are_per_prompt_with_prompts_from_file(host_skip_1):
         None,
         prompt="",
         script_name="prompts from file or textbox",
-        script_args=[False, False, "start", lines],
+        script_args=script_args("prompts from file or textbox", List_of_prompt_inputs=lines),
     )
     two = images(txt2img({"enabled": True, "positive": "2"}))[0]
     got = images(answer)[-2:]  # Forge puts a grid first
@@ -240,7 +267,7 @@ def test_a_prompt_without_directive_in_a_mixed_batch_gets_the_hosts_default():
             prompt=f"{BASE['prompt']}|{extra}",
             batch_size=2,
             script_name="prompt matrix",
-            script_args=[False, False, "positive", "comma", 0],  # scripts/prompt_matrix.py ui() order
+            script_args=script_args("prompt matrix"),
         )
         return images(answer)[-2], infotext(answer, len(answer["images"]) - 2)
 
@@ -254,29 +281,16 @@ def test_xyz_grid_over_the_schedule_axis():
     _, info = call("/sdapi/v1/script-info")
     xyz = next(s for s in info if s["name"] == "x/y/z plot" and not s["is_img2img"])
     axis_types = xyz["args"][0]["choices"]
-    index = axis_types.index("[Clip skip] Schedule")
     schedule = f"{moved()}@50%, 1"
-    # scripts/xyz_grid.py:536 ui() order; include_lone_images=True returns the cells after the grid
-    args = [
-        index,
-        f'1,"{schedule}"',
-        [],
-        0,
-        "",
-        [],
-        0,
-        "",
-        [],
-        True,
-        True,
-        False,
-        False,
-        False,
-        False,
-        False,
-        0,
-        False,
-    ]
+    # the axis types are dropdowns of type "index"; include_lone_images returns the cells after the grid
+    args = script_args(
+        "x/y/z plot",
+        X_type=axis_types.index("[Clip skip] Schedule"),
+        X_values=f'1,"{schedule}"',
+        Y_type=0,
+        Z_type=0,
+        Include_Sub_Images=True,
+    )
     answer = txt2img(None, script_name="x/y/z plot", script_args=args)
     cells = images(answer)[1:]  # the grid comes first
     assert len(cells) == 2
@@ -286,6 +300,23 @@ def test_xyz_grid_over_the_schedule_axis():
     )
 
 
+def test_an_invalid_xyz_value_answers_422_naming_the_axis():
+    _, info = call("/sdapi/v1/script-info")
+    xyz = next(s for s in info if s["name"] == "x/y/z plot" and not s["is_img2img"])
+    axis_types = xyz["args"][0]["choices"]
+    args = script_args(
+        "x/y/z plot",
+        X_type=axis_types.index("[Clip skip] Positive"),
+        X_values='1,"2@@1"',
+        Y_type=0,
+        Z_type=0,
+    )
+    status, answer = call("/sdapi/v1/txt2img", {**BASE, "script_name": "x/y/z plot", "script_args": args})
+    assert status == 422, answer
+    assert "[Clip skip] Positive" in error_text(answer)
+    assert "unexpected '@' at character 3" in error_text(answer)
+
+
 def test_infotext_round_trips_through_png_info():
     first = txt2img({"enabled": True, "positive": "2@50%, 1", "negative": "3"})
     status, parsed = call("/sdapi/v1/png-info", {"image": "data:image/png;base64," + first["images"][0]})
@@ -293,7 +324,7 @@ def test_infotext_round_trips_through_png_info():
     params = parsed["parameters"]
     assert params["Clip skip schedule"] == "2@50%, 1"
     assert params["Negative clip skip"] == "3"
-    if host_name() == "forge":
+    if forge_like():
         # Forge's own `infotext` request field fails on any infotext (api.py:407, isinstance with
         # a parameterized generic): restore the panel from the parsed keys, as the paste does.
         _, schema = call("/clip-skip-control/v1/schema")
