@@ -23,10 +23,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-Host = Literal["a1111", "forge", "reforge", "comfyui", "diffusers", "sdnext", "kohya"]
+from clip_skip_ext.schedule import Item, Schedule
+
+Host = Literal["a1111", "forge", "reforge", "comfyui", "diffusers", "sdnext", "kohya", "neo", "classic"]
 Family = Literal["sd1", "sd2", "sdxl", "sdxl-refiner", "sd3"]
 
-HOSTS: tuple[Host, ...] = ("a1111", "forge", "reforge", "comfyui", "diffusers", "sdnext", "kohya")
+HOSTS: tuple[Host, ...] = (
+    "a1111",
+    "forge",
+    "reforge",
+    "comfyui",
+    "diffusers",
+    "sdnext",
+    "kohya",
+    "neo",
+    "classic",
+)
 FAMILIES: tuple[Family, ...] = ("sd1", "sd2", "sdxl", "sdxl-refiner", "sd3")
 
 HOST_NAMES: dict[str, str] = {
@@ -37,6 +49,8 @@ HOST_NAMES: dict[str, str] = {
     "diffusers": "diffusers",
     "sdnext": "SD.Next",
     "kohya": "kohya sd-scripts",
+    "neo": "Forge Neo",  # Haoming02/sd-webui-forge-classic, branch neo: Forge 2.x's backend
+    "classic": "Forge Classic",  # the same repository's branch classic: Forge 1.x, no backend
 }
 FAMILY_NAMES: dict[str, str] = {
     "sd1": "SD1",
@@ -46,12 +60,38 @@ FAMILY_NAMES: dict[str, str] = {
     "sd3": "SD3",
     "flux": "Flux",
     "chroma": "Chroma",
+    "wan": "Wan",
+    "qwen-image": "Qwen-Image",
+    "z-image": "Z-Image",
+    "lumina2": "Lumina 2",
+    "anima": "Anima",
+    "flux2": "Flux.2",
+    "no-clip": "this model",
+    "unknown": "this model",
 }
 NO_CLIP_SKIP: dict[str, str] = {
     # Families whose conditioning no CLIP layer choice reaches, on any host.
     "flux": "Flux reads T5 and CLIP-L's pooled output only, which clip skip never moves "
     "(Forge backend/diffusion_engine/flux.py:83-92)",
-    "chroma": "Chroma reads T5 only (Forge backend/diffusion_engine/chroma.py:49-55)",
+}
+# Where a host's own code says it differently (Forge Neo 3df257ae: the CLIP-L sequence output is
+# computed and dropped, only ``pooled_l`` reaches the cond, flux.py:67-75).
+NO_CLIP_SKIP_ON: dict[tuple[str, str], str] = {
+    ("neo", "flux"): "Flux reads T5 and CLIP-L's pooled output only, which clip skip never moves "
+    "(Forge Neo backend/diffusion_engine/flux.py:67-75)",
+}
+NO_CLIP = "this model has no CLIP text encoder"
+# Families with no CLIP text encoder at all: what they read instead, with the engine that builds it
+# (Forge backend/diffusion_engine/chroma.py, the others Forge Neo 3df257ae backend/diffusion_engine/).
+NO_CLIP_ENCODER: dict[str, str] = {
+    "chroma": "T5-XXL only (Forge chroma.py:38-43, Neo chroma.py:26-31)",
+    "wan": "UMT5-XXL only (Neo wan.py:34-37)",
+    "qwen-image": "Qwen2.5-VL 7B only (Neo qwen.py:37-40)",
+    "z-image": "Qwen3 only (Neo zimage.py:28-31)",
+    "lumina2": "Gemma 2 only (Neo lumina.py:28-31)",
+    "anima": "Qwen3 0.6B only (Neo anima.py:29-33)",
+    "flux2": "Qwen3 only (Neo flux2.py:34-37)",
+    "no-clip": "no CLIP text engine",
 }
 
 
@@ -184,6 +224,35 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ),
     ("reforge", "sdxl-refiner"): None,  # not documented by reForge's forge_clip.py
     ("reforge", "sd3"): None,
+    # Forge Neo 3df257ae: Forge's engines, read the same way (classic_engine.py:109-115:
+    # hidden_states[-max(N, minimal_clip_skip)], final LN per engine). SD1 sd15.py:26-37 (minimal 1, LN),
+    # SDXL sdxl.py:28-52 and :63-65 (L and G, minimal 2, no LN), the refiner sdxl.py:146-157 and :168-169.
+    ("neo", "sd1"): Rule(
+        1, 13, _each("sd1", lambda e, n: Layer(n, True)), "layer N from the end + final norm"
+    ),
+    ("neo", "sdxl"): Rule(
+        1,
+        13,
+        _each("sdxl", lambda e, n: Layer(max(n, 2), False)),
+        "CLIP-L and CLIP-G move together; 1 and 2 are native",
+    ),
+    ("neo", "sdxl-refiner"): Rule(
+        1, 13, _each("sdxl-refiner", lambda e, n: Layer(max(n, 2), False)), "CLIP-G only; 1 and 2 are native"
+    ),
+    # Neo removed the SD2 and SD3 engines (backend/diffusion_engine/ has no sd20.py or sd35.py).
+    ("neo", "sd2"): None,
+    ("neo", "sd3"): None,
+    # Forge Classic (branch classic, 1f95d717): A1111 1.x with modules_forge/forge_clip.py. SD1 as
+    # A1111 (:15-27); SD2 fixed penultimate + LN (:30-53); SDXL CLIP-L at its config layer and bigG
+    # penultimate (:56-97, no sdxl_clip_l_skip), so clip skip never reaches SDXL or its refiner
+    # (whose one embedder is bigG, forge_loader.py:210-225). No SD3.
+    ("classic", "sd1"): Rule(
+        1, 13, _each("sd1", lambda e, n: Layer(n, True)), "layer N from the end + final norm"
+    ),
+    ("classic", "sd2"): Rule(1, 24, _fixed("sd2"), "the host never reads clip skip"),
+    ("classic", "sdxl"): Rule(1, 13, _fixed("sdxl"), "the host never reads clip skip"),
+    ("classic", "sdxl-refiner"): Rule(1, 13, _fixed("sdxl-refiner"), "the host never reads clip skip"),
+    ("classic", "sd3"): None,
     # ComfyUI CLIPSetLastLayer(k), k in [-24, -1], written here as |k|: every encoder of the model,
     # final LN for SD1/SD2 (layer_norm_hidden_state default), none for SDXL (sdxl_clip.py).
     ("comfyui", "sd1"): Rule(1, 24, _each("sd1", _comfy(True)), "CLIPSetLastLayer(-N) + final norm"),
@@ -243,6 +312,9 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ("kohya", "sd3"): None,
 }
 
+# Cells with no rule because the host has no engine for the family (see the comments above).
+CANNOT_LOAD: frozenset[tuple[str, str]] = frozenset({("neo", "sd2"), ("neo", "sd3"), ("classic", "sd3")})
+
 
 def rule(host: str, family: str) -> Rule:
     """The rule for ``host`` on ``family``; ConventionError if either is unknown or undocumented."""
@@ -269,12 +341,17 @@ def no_effect(host: str, family: str | None) -> str | None:
     """Why clip skip cannot change ``family``'s conditioning on ``host``, or None when it can."""
     if family is None:
         return "no model is loaded yet"
+    on = HOST_NAMES.get(host, host)
+    if family in NO_CLIP_ENCODER:
+        return f"{NO_CLIP}: {FAMILY_NAMES[family]} on {on} reads {NO_CLIP_ENCODER[family]}"
     if family in NO_CLIP_SKIP:
-        return NO_CLIP_SKIP[family]
+        return NO_CLIP_SKIP_ON.get((host, family), NO_CLIP_SKIP[family])
     if family not in FAMILIES:
-        return f"{family}: a model family Clip Skip Control does not know"
-    name = f"{FAMILY_NAMES[family]} on {HOST_NAMES.get(host, host)}"
+        return f"{family}: a model family Clip Skip Control does not know (on {on})"
+    name = f"{FAMILY_NAMES[family]} on {on}"
     found = RULES.get((host, family))
+    if (host, family) in CANNOT_LOAD:
+        return f"{name}: {on} has no engine for this family (it cannot load it)"
     if found is None:
         return f"{name}: no documented clip skip numbering, so the host's own is left alone"
     return None if moves(host, family) else f"{name}: {found.note}"
@@ -349,6 +426,35 @@ def translate(value: float, family: str, source: str, target: str) -> float | No
     if t_low is None or t_high is None or abs(t_high - t_low) != 1:
         return None
     return round(t_low + (t_high - t_low) * weight, 2)
+
+
+def translate_schedule(
+    schedule: Schedule, family: str, source: str, target: str
+) -> tuple[Schedule | None, list[float]]:
+    """``schedule`` with every value translated (``translate``); ``(None, the values without an
+    equivalent)`` when any has none."""
+    items, missing = [], []
+    for item in schedule.items:
+        value = translate(item.value, family, source, target)
+        if value is None:
+            missing.append(item.value)
+        else:
+            items.append(Item(value, item.until))
+    if missing:
+        return None, list(dict.fromkeys(missing))
+    return Schedule(tuple(items), schedule.per_step), []
+
+
+def minimal_value(host: str, family: str) -> int | None:
+    """The highest value that selects what the lowest does: on Forge and Forge Neo the engines'
+    ``minimal_clip_skip`` that the rule assumes (classic_engine.py: ``hidden_states[-max(N, minimal)]``).
+    None when ``host`` has no rule for ``family``."""
+    found = RULES.get((host, family))
+    if found is None:
+        return None
+    lowest = found.pick(found.low)
+    same = [n for n in range(found.low, found.high + 1) if found.pick(n) == lowest]
+    return max(same) if len(same) < found.high - found.low + 1 else None
 
 
 def native_value(family: str, host: str) -> int | None:

@@ -15,15 +15,16 @@ from clip_skip_ext.schedule import Schedule, ScheduleError, parse
 DIRECTIVE = re.compile(r"<clipskip:([^>]*)>", re.IGNORECASE)
 
 
-def extract(prompt: str) -> tuple[str, Schedule | None]:
+def extract(prompt: str, signed: bool = False) -> tuple[str, Schedule | None]:
     """The prompt without directives, and the schedule of the last directive (None if none).
 
+    ``signed``: values may carry ComfyUI's minus sign (``<clipskip:-2>``), see ``schedule.parse``.
     Raises ScheduleError (naming the directive) when a directive's schedule is invalid.
     """
     found: Schedule | None = None
     for match in DIRECTIVE.finditer(prompt):
         try:
-            found = parse(match.group(1))
+            found = parse(match.group(1), signed)
         except ScheduleError as error:
             raise ScheduleError(
                 match.group(0), f"in the prompt: {error.problem}", error.position, error.expected

@@ -57,7 +57,7 @@ from typing import get_args
 
 from clip_skip_ext import adaptive, conventions
 from clip_skip_ext.conventions import FAMILY_NAMES, HOST_NAMES
-from clip_skip_ext.schedule import Item, Schedule, ScheduleError, format_schedule, format_value, parse
+from clip_skip_ext.schedule import Schedule, ScheduleError, format_schedule, format_value, parse
 
 FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl")
 """Families a policy has rules for: every numbering below covers them. On the others (SD3, the SDXL
@@ -394,22 +394,6 @@ def _native(family: str, host: str) -> float:
     return native
 
 
-def _translate(
-    schedule: Schedule, family: str, source: str, host: str
-) -> tuple[Schedule | None, list[float]]:
-    """The schedule with every value translated; (None, values without an equivalent) when any fails."""
-    items, missing = [], []
-    for item in schedule.items:
-        value = conventions.translate(item.value, family, source, host)
-        if value is None:
-            missing.append(item.value)
-        else:
-            items.append(Item(value, item.until))
-    if missing:
-        return None, list(dict.fromkeys(missing))
-    return Schedule(tuple(items), schedule.per_step), []
-
-
 def _effects(skip: Schedule, family: str, host: str) -> list[str]:
     return [f"skip {format_value(v)}: {conventions.describe(v, family, host)}" for v in _values(skip)]
 
@@ -422,7 +406,7 @@ def _apply(
     if schedule is None:
         reasons.append(f"the native layer of {on}: {format_value(native)}")
         return Schedule.constant(native), "native"
-    translated, missing = _translate(schedule, family, numbering, host)
+    translated, missing = conventions.translate_schedule(schedule, family, numbering, host)
     written = format_schedule(schedule)
     if translated is None:
         listed = ", ".join(format_value(v) for v in missing)

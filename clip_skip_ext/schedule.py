@@ -167,7 +167,7 @@ def merge(a: Sequence[tuple[int, A]], b: Sequence[tuple[int, B]]) -> list[tuple[
     return out
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?|\.\d+)|(?P<punct>[,@%])|(?P<other>\S))")
+_TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?|\.\d+)|(?P<punct>[,@%-])|(?P<other>\S))")
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
@@ -184,8 +184,12 @@ def _decimals(token: str) -> int:
     return len(token.partition(".")[2].rstrip("0"))
 
 
-def parse(text: str) -> Schedule:
-    """Parse a schedule; raises ScheduleError naming the offending text, position and expectation."""
+def parse(text: str, signed: bool = False) -> Schedule:
+    """Parse a schedule; raises ScheduleError naming the offending text, position and expectation.
+
+    ``signed``: a value may be written with a minus sign, as ComfyUI writes its layers (``-2@40%, -1``);
+    the sign is dropped (``conventions`` reads ComfyUI's -N and N alike).
+    """
     if not isinstance(text, str):
         raise ScheduleError(repr(text), f"expected text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -207,6 +211,8 @@ def parse(text: str) -> Schedule:
         return token
 
     while True:
+        if signed and pos < len(tokens) and tokens[pos][0] == "-":
+            pos += 1
         _, number, at = take(("number",), VALUE_HELP)
         value = _value(text, number, at)
         until = None
