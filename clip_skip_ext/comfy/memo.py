@@ -45,9 +45,14 @@ class _Remembering:
         self.record: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, list[torch.Tensor]] | None = None
         self.forwards = 0  # full forwards run (for tests and benchmarks)
 
-    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None, intermediate_output: Any = None):
-        if not isinstance(intermediate_output, (int, type(None))) or isinstance(intermediate_output, bool):
-            return self.original(x, mask=mask, intermediate_output=intermediate_output)  # e.g. "all"
+    def __call__(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, intermediate_output: Any = None, **more: Any
+    ):
+        whole = isinstance(intermediate_output, (int, type(None))) and not isinstance(
+            intermediate_output, bool
+        )
+        if more or not whole:  # "all", or arguments of a ComfyUI this was not written for: no memo
+            return self.original(x, mask=mask, intermediate_output=intermediate_output, **more)
         count = len(self.encoder.layers)
         if self.record is not None and _same(self.record[0], x) and _same(self.record[1], mask):
             _, _, final, blocks = self.record

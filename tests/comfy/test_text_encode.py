@@ -244,3 +244,14 @@ def test_no_effect_family_encodes_as_the_host_and_says_why(sd1):
     conditioning, info = ours(flux, skip="2")
     assert same(conditioning, nodes.CLIPTextEncode().encode(sd1, PROMPT)[0])
     assert info.startswith("Flux reads T5 and CLIP-L's pooled output only")
+
+
+def test_the_memo_never_answers_another_prompt(sd1):
+    from clip_skip_ext.comfy import memo
+
+    with memo.one_pass(sd1.cond_stage_model) as wrappers:
+        cat, dog = stock(sd1, "a cat", -2), stock(sd1, "a dog", -2)
+    assert wrappers[0].forwards == 2
+    assert same(cat, stock(sd1, "a cat", -2))
+    assert same(dog, stock(sd1, "a dog", -2))
+    assert not torch.equal(cat[0][0], dog[0][0])
