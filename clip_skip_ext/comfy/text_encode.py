@@ -227,5 +227,6 @@ def _info(segments: list[Segment], family: str, schedule: Schedule, numbering: s
     for segment in segments:
         shown = "-" + format_value(segment.value)
         effect = conventions.describe(segment.value, family, "comfyui").split(": ", 1)[1].split(" [")[0]
-        parts.append(segment.describe(shown) + f" ({effect})")
+        until = f", until sigma {segment.sigmas[1]:.4g}" if segment.sigmas and segment.sigmas[1] else ""
+        parts.append(segment.describe(shown) + f" ({effect}{until})")
     return head + ": " + " · ".join(parts)

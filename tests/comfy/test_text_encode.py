@@ -145,6 +145,9 @@ def test_each_switch_falls_exactly_after_its_step(sd1, model, scheduler, sampler
         assert torch.equal(conditioning[kept[0]][0], layers[expected_steps[step]][0][0])
     assert info.startswith("SD1, from the skip field: step")
     assert "-3 (CLIP-L layer 10 of 12" in info
+    switch = float(info.split("until sigma ")[1].split(")")[0])  # the first switch, as the node says
+    first_end = _per_step(spec, steps).count(3)
+    assert float(sigmas[first_end]) < switch < float(sigmas[first_end - 1])
 
 
 def _per_step(spec, steps):

@@ -10,6 +10,7 @@ pixel rows (PNG IDAT data; the text chunks hold the workflow). Every image is 64
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -161,6 +162,78 @@ def test_a_schedule_changes_the_image():
         run(graph(encode_ours(PROMPT, "-2@50%, -1", schedule_aware=True), encode_ours(NEGATIVE, "-2")))
     )
     assert scheduled not in (stock_image(-2), stock_image(-1, -2))
+
+
+def rgb(png_pixels_of: dict, node: str) -> list[int]:
+    info = png_pixels_of[node]["images"][0]
+    query = urllib.parse.urlencode({k: info[k] for k in ("filename", "subfolder", "type")})
+    from PIL import Image  # the hosts ship Pillow; only this test decodes pixels to numbers
+
+    return list(Image.open(io.BytesIO(call(f"/view?{query}")[1])).convert("RGB").tobytes())
+
+
+def test_the_switch_falls_after_the_step_the_node_names():
+    """``-2@50%, -1`` over 4 steps ends skip -2 after step 2: the image matches sampling steps 1-2 at -2
+    and steps 3-4 at -1 in two KSamplerAdvanced runs (the ground truth of a switch after step 2) far
+    closer than a switch after step 1 or 3. (The two-run image is not bit-equal: the latent crosses
+    ComfyUI's process_latent_out/in between the runs.)"""
+    preview = {"info": {"class_type": "PreviewAny", "inputs": {"source": ["penc", 1]}}}
+    outputs = run(
+        graph(
+            encode_ours(PROMPT, "-2@50%, -1", schedule_aware=True), encode_ours(NEGATIVE, "-2"), extra=preview
+        )
+    )
+    assert "steps 1-2: -2" in outputs["info"]["text"][0]
+    assert "steps 3-4: -1" in outputs["info"]["text"][0]
+    ours = rgb(outputs, "9")
+
+    def two_runs(switch: int) -> list[int]:
+        nodes = graph(encode_stock(PROMPT, -2), encode_stock(NEGATIVE, -2))
+        nodes.update({f"q{k}": v for k, v in encode_stock(PROMPT, -1).items()})
+        nodes["qenc"]["inputs"]["clip"] = ["qset", 0]
+        common = {
+            "model": ["1", 0],
+            "noise_seed": 1234,
+            "steps": STEPS,
+            "cfg": 7.0,
+            "sampler_name": "euler",
+            "scheduler": "normal",
+            "negative": ["nenc", 0],
+        }
+        nodes["a"] = {
+            "class_type": "KSamplerAdvanced",
+            "inputs": {
+                **common,
+                "add_noise": "enable",
+                "positive": ["penc", 0],
+                "latent_image": ["5", 0],
+                "start_at_step": 0,
+                "end_at_step": switch,
+                "return_with_leftover_noise": "enable",
+            },
+        }
+        nodes["b"] = {
+            "class_type": "KSamplerAdvanced",
+            "inputs": {
+                **common,
+                "add_noise": "disable",
+                "positive": ["qenc", 0],
+                "latent_image": ["a", 0],
+                "start_at_step": switch,
+                "end_at_step": 10000,
+                "return_with_leftover_noise": "disable",
+            },
+        }
+        nodes["7"]["inputs"]["samples"] = ["b", 0]
+        del nodes["6"]
+        return rgb(run(nodes), "9")
+
+    def distance(a, b):
+        return max(abs(x - y) for x, y in zip(a, b))
+
+    at_2, at_1, at_3 = (distance(ours, two_runs(s)) for s in (2, 1, 3))
+    assert at_2 <= 3, (at_2, at_1, at_3)
+    assert at_2 < min(at_1, at_3) / 4, (at_2, at_1, at_3)
 
 
 def test_the_negative_takes_its_own_skip():
