@@ -64,7 +64,9 @@ def median_ms(function, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--comfy-dir", help="a ComfyUI checkout: benchmark its own CLIP code")
@@ -80,11 +82,16 @@ def main() -> None:
     with torch.inference_mode():
         unit = median_ms(lambda: clip.encode_from_tokens_scheduled(tokens), args.repeats)
         where = f"ComfyUI at {args.comfy_dir}" if args.comfy_dir else "fake ComfyUI (tests/fake_comfy)"
-        print(f"{where}, CLIP-L 12 blocks, width 768, CPU, {args.threads} threads; one ComfyUI encode: {unit:.1f} ms")
-        print("| distinct skips | schedule | before (ms) | after (ms) | before / one encode | after / one encode |")
+        print(
+            f"{where}, CLIP-L 12 blocks, width 768, CPU, {args.threads} threads; one ComfyUI encode: {unit:.1f} ms"
+        )
+        print(
+            "| distinct skips | schedule | before (ms) | after (ms) | before / one encode | after / one encode |"
+        )
         print("| --- | --- | --- | --- | --- | --- |")
         original = memo.one_pass
         for count, spec in SCHEDULES.items():
+
             def run(spec=spec):
                 node.encode(clip, PROMPT, spec, "ComfyUI (-N)")
 
@@ -94,7 +101,9 @@ def main() -> None:
                 before = median_ms(run, args.repeats)
             finally:
                 memo.one_pass = original
-            print(f"| {count} | `{spec}` | {before:.1f} | {after:.1f} | {before / unit:.2f}× | {after / unit:.2f}× |")
+            print(
+                f"| {count} | `{spec}` | {before:.1f} | {after:.1f} | {before / unit:.2f}× | {after / unit:.2f}× |"
+            )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,20 @@ TABLE = {
     ("diffusers", "sd3"): (0, 11, lambda k: (L(k + 2, False), L(k + 2, False))),
     ("sdnext", "sd3"): None,
     ("kohya", "sd3"): None,
+    # Forge Neo 3df257ae: Forge's engines for SD1, SDXL and the refiner (sd15.py:26-37, sdxl.py:28-52,
+    # :146-157; classic_engine.py:111); no SD2 or SD3 engine.
+    ("neo", "sd1"): (1, 13, lambda n: (L(n, True),)),
+    ("neo", "sd2"): None,
+    ("neo", "sdxl"): (1, 13, lambda n: (L(max(n, 2), False), L(max(n, 2), False))),
+    ("neo", "sdxl-refiner"): (1, 13, lambda n: (L(max(n, 2), False),)),
+    ("neo", "sd3"): None,
+    # Forge Classic (branch classic): modules_forge/forge_clip.py, SD1 as A1111 (:15-27), SD2 and SDXL
+    # fixed (:30-97); no SD3.
+    ("classic", "sd1"): (1, 13, lambda n: (L(n, True),)),
+    ("classic", "sd2"): (1, 24, lambda n: (L(2, True),)),
+    ("classic", "sdxl"): (1, 13, lambda n: (L(2, False), L(2, False))),
+    ("classic", "sdxl-refiner"): (1, 13, lambda n: (L(2, False),)),
+    ("classic", "sd3"): None,
 }
 
 
@@ -176,3 +190,36 @@ def test_describe_says_what_moves():
     assert describe(1.5, "sd1", "a1111") == (
         "SD1: CLIP-L 0.5×(layer 12 of 12 + final norm) + 0.5×(layer 11 of 12 + final norm)"
     )
+
+
+def test_neo_and_forge_number_alike_where_both_load():
+    for family in ("sd1", "sdxl", "sdxl-refiner"):
+        for value in range(1, 14):
+            assert translate(value, family, "forge", "neo") == value
+    with pytest.raises(ConventionError, match="Forge Neo has no documented clip skip numbering for SD2"):
+        select(1, "sd2", "neo")
+    assert "Forge Neo has no engine for this family" in conventions.no_effect("neo", "sd3")
+
+
+@pytest.mark.parametrize("family", ["wan", "qwen-image", "z-image", "lumina2", "anima", "flux2", "chroma"])
+def test_families_without_clip_never_move_and_say_why(family):
+    for host in conventions.HOSTS:
+        assert not conventions.moves(host, family)
+    reason = conventions.no_effect("neo", family)
+    assert reason.startswith(
+        f"this model has no CLIP text encoder: {conventions.FAMILY_NAMES[family]} on Forge Neo"
+    )
+
+
+def test_flux_on_neo_cites_neos_lines():
+    assert "Forge Neo backend/diffusion_engine/flux.py:67-75" in conventions.no_effect("neo", "flux")
+    assert "Forge backend/diffusion_engine/flux.py:83-92" in conventions.no_effect("forge", "flux")
+
+
+def test_minimal_value_is_the_engines_minimal_clip_skip_the_rule_assumes():
+    assert conventions.minimal_value("neo", "sd1") == 1
+    assert conventions.minimal_value("neo", "sdxl") == 2  # sdxl.py:35, :48
+    assert conventions.minimal_value("neo", "sdxl-refiner") == 2  # sdxl.py:153
+    assert conventions.minimal_value("forge", "sd3") == 1
+    assert conventions.minimal_value("neo", "sd2") is None
+    assert conventions.minimal_value("classic", "sdxl") is None  # never moves

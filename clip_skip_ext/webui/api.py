@@ -27,7 +27,16 @@ def describe(value: str = "") -> dict[str, Any]:
         text = status(settings, family, host_name, host.host_clip_skip(family))
     except conventions.ConventionError as error:
         return {"valid": False, "error": str(error)}
-    return {"valid": True, "value": settings.positive, "family": family, "host": host_name, "status": text}
+    found = {
+        "valid": True,
+        "value": settings.positive,
+        "family": family,
+        "host": host_name,
+        "host_name": conventions.HOST_NAMES.get(host_name, host_name),
+        "status": text,
+    }
+    note = host.minimal_note(family)
+    return {**found, "warning": note} if note else found
 
 
 def explain(prompt: str = "", family: str = "") -> dict[str, Any]:

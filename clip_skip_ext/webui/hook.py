@@ -30,7 +30,8 @@ def clear_cache() -> None:
 
 
 class ClipSkipError(RuntimeError):
-    """Stops a generation before sampling; the API answers with ``status_code`` (A1111 api.py:167-181)."""
+    """Stops a generation before sampling; the API answers with ``status_code``, an instance attribute:
+    ``vars(e).get("status_code", 500)`` in A1111, Forge and Forge Neo modules/api/api.py:167-181."""
 
     def __init__(self, message: str, status_code: int = 422) -> None:
         super().__init__(message)

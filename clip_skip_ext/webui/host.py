@@ -3,30 +3,73 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from modules import shared
 
 from clip_skip_ext import conventions
+from clip_skip_ext.webui import host_probe
 
 _MISSING = object()
+log = logging.getLogger(__name__)
 
 
 def host_name() -> str:
-    """ "forge" (2.x, with the ``backend`` engines), "reforge" (``modules_forge`` without them) or "a1111"."""
-    if importlib.util.find_spec("modules_forge") is None:
-        return "a1111"
-    return "forge" if importlib.util.find_spec("backend") is not None else "reforge"
+    """ "a1111", "reforge", "classic" (Forge Classic), "forge" or "neo" (Forge Neo): ``host_probe.probe``."""
+    return host_probe.probe()
+
+
+# Forge and Forge Neo engine classes (backend/diffusion_engine/*.py) whose family is not told by the
+# ``is_sd1`` / ``is_sdxl`` flags. Neo 3df257ae: flux.py:20, chroma.py:13, wan.py:18, qwen.py:21,
+# zimage.py:13, lumina.py:13, anima.py:13, flux2.py:19.
+ENGINE_FAMILIES = {
+    "Flux": "flux",
+    "Chroma": "chroma",
+    "Wan": "wan",
+    "QwenImage": "qwen-image",
+    "ZImage": "z-image",
+    "Lumina2": "lumina2",
+    "Anima": "anima",
+    "Flux2": "flux2",
+}
+
+
+def _by_engines(sd_model: Any) -> str | None:
+    """A Forge-style engine by the text engines it holds, when its class is not one of the above."""
+    names = [name for name in getattr(sd_model, "__dict__", {}) if name.startswith("text_processing_engine")]
+    if hasattr(sd_model, "text_processing_engine_t5"):
+        if hasattr(sd_model, "text_processing_engine_l"):  # Forge flux.py:56-74, Neo flux.py:45-61
+            return "flux"
+        # Neo wan.py:34-44 (UMT5, is_wan) and chroma.py:26-31 (T5) hold the same attribute
+        return "wan" if getattr(sd_model, "is_wan", False) else "chroma"
+    if hasattr(sd_model, "text_processing_engine_qwen"):  # Neo qwen.py:37-40
+        return "qwen-image"
+    if hasattr(sd_model, "text_processing_engine_anima"):  # Neo anima.py:29-33
+        return "anima"
+    if names and not _clip_engines(sd_model):
+        return "no-clip"
+    if names or hasattr(sd_model, "forge_objects"):
+        return "unknown"
+    return None
+
+
+def _clip_engines(sd_model: Any) -> list[Any]:
+    from clip_skip_ext.webui.memo import forge_engines  # torch: only once a model is there
+
+    return forge_engines(sd_model)
 
 
 def model_family(sd_model: Any) -> str | None:
-    """The loaded model's family (``conventions.FAMILIES``, "flux", "chroma"); None when no model is
-    loaded (Forge's ``FakeInitialModel`` before the first generation, sd_models.py:385-393).
+    """The loaded model's family (``conventions.FAMILIES``, or a family without clip skip: "flux",
+    "chroma", "wan", "qwen-image", "z-image", "lumina2", "anima", "flux2", "no-clip", "unknown");
+    None when no model is loaded (Forge's ``FakeInitialModel`` before the first generation,
+    sd_models.py:385-393; Neo sd_models.py:240-249).
 
     Flags set by A1111 ``modules/sd_models.py:379-402`` (``set_model_type``) and by Forge's engines
-    (``backend/diffusion_engine/base.py:56-68``; Flux and Chroma set none of them).
+    (``backend/diffusion_engine/base.py:56-68``; Neo keeps ``is_sd1``, ``is_sdxl`` and adds ``is_wan``,
+    base.py:63-69); the other families by engine class (``ENGINE_FAMILIES``), then by text engines.
     """
     if sd_model is None:
         return None
@@ -43,9 +86,43 @@ def model_family(sd_model: Any) -> str | None:
     for flag, family in (("is_sd3", "sd3"), ("is_sd2", "sd2"), ("is_sd1", "sd1")):
         if getattr(sd_model, flag, False):
             return family
-    if hasattr(sd_model, "text_processing_engine_t5"):  # Forge flux.py / chroma.py
-        return "flux" if hasattr(sd_model, "text_processing_engine_l") else "chroma"
-    return None
+    for klass in type(sd_model).__mro__:
+        if klass.__name__ in ENGINE_FAMILIES:
+            return ENGINE_FAMILIES[klass.__name__]
+    return _by_engines(sd_model)
+
+
+def engine_minimal(sd_model: Any) -> int | None:
+    """The loaded CLIP engines' ``minimal_clip_skip`` (classic_engine.py: ``hidden_states[-max(N,
+    minimal)]``; Neo classic_engine.py:69, :111), the highest of them; None without Forge engines."""
+    values = [getattr(engine, "minimal_clip_skip", None) for engine in _clip_engines(sd_model)]
+    values = [int(v) for v in values if v is not None]
+    return max(values) if values else None
+
+
+_warned: set[tuple[str, str, int]] = set()
+
+
+def minimal_note(family: str | None) -> str | None:
+    """A warning when the loaded engines' ``minimal_clip_skip`` is not the one the numbering table
+    assumes for this host and family (issue 11 reports that Neo changed and restored it once; at
+    3df257ae it equals Forge's: SD1 1, SDXL and refiner 2, Flux 1). Images stay right (every encode goes
+    through the engines); only the descriptions of values below it may not."""
+    name = host_name()
+    if family is None or name not in ("forge", "neo") or not conventions.moves(name, family):
+        return None
+    loaded, table = engine_minimal(shared.sd_model), conventions.minimal_value(name, family)
+    if loaded is None or table is None or loaded == table:
+        return None
+    note = (
+        f"the loaded engines' minimal_clip_skip is {loaded}, Clip Skip Control's table for "
+        f"{conventions.FAMILY_NAMES.get(family, family)} on {conventions.HOST_NAMES[name]} assumes {table}: "
+        f"values below {max(loaded, table)} may select other layers than described"
+    )
+    if (name, family, loaded) not in _warned:
+        _warned.add((name, family, loaded))
+        log.warning("Clip Skip Control: %s", note)
+    return note
 
 
 def moves_clip_skip(family: str | None) -> bool:

@@ -117,7 +117,9 @@ def clear_cache() -> None:
 def _dirs() -> tuple[str, ...]:
     options = getattr(shared, "cmd_opts", None)
     found = (getattr(options, "lora_dir", None), getattr(options, "lyco_dir_backcompat", None))
-    return tuple(path for path in found if isinstance(path, str) and path)
+    # Forge Neo also scans every --lora-dirs folder (sd_forge_lora/networks.py:162, cmd_args.py:83)
+    found += tuple(getattr(options, "lora_dirs", None) or ())
+    return tuple(dict.fromkeys(path for path in found if isinstance(path, str) and path))
 
 
 def _scan(dirs: tuple[str, ...]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The panel, built from ``params.PARAMS``; works on Gradio 3.41 (A1111, reForge) and 4.40 (Forge).
+"""The panel, built from ``params.PARAMS``; works on Gradio 3.41 (A1111, reForge, Forge Classic) and 4.40
+(Forge, Forge Neo).
 
 Hover titles are set by ``javascript/clip_skip_control.js`` from the schema route, which is built
 from the same table.
@@ -45,6 +46,9 @@ def status_html(*values: Any) -> str:
         if selected:
             named = conventions.FAMILY_NAMES.get(family, family)
             text = f"{selected[1]} loads at the first generation; its metadata says {named}: {text}"
+        note = host.minimal_note(family)
+        if note:
+            text = f"{text} [{note}]"
         if host.reforge_dynamic_clip_skip():
             text = "reForge's own dynamic clip skip is on (Settings): Clip Skip Control stays out of its way"
         if prompt and moves:

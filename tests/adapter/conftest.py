@@ -59,3 +59,22 @@ def script():
     from clip_skip_ext.webui.script import Script
 
     return Script()
+
+
+@pytest.fixture
+def load(monkeypatch):
+    """Put a Forge engine in place as Forge does after its lazy load; Forge's caches have three entries."""
+    from backend.text_processing import classic_engine
+
+    from clip_skip_ext.webui import host
+
+    monkeypatch.setattr(host, "host_name", lambda: "forge")
+    for name in ("cached_c", "cached_uc"):
+        monkeypatch.setattr(processing.StableDiffusionProcessing, name, [None, None, None])
+    monkeypatch.setattr(classic_engine, "last_extra_generation_params", {})
+
+    def put(model):
+        monkeypatch.setattr(shared, "sd_model", model)
+        return model
+
+    return put

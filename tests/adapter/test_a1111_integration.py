@@ -50,7 +50,9 @@ def test_confirm_rejects_bad_values_before_the_grid_runs(xyz_grid):
     schedule = next(o for o in xyz_grid.axis_options if o.label == "[Clip skip] Schedule")
     schedule.confirm(None, ["1", "2@40%, 1", "1.5"])
     # ClipSkipError carries status_code 422, which the hosts' API answers with (A1111 api.py:167-181)
-    with pytest.raises(ClipSkipError, match=r"\[Clip skip\] Schedule: .*unexpected '@' at character 3") as bad:
+    with pytest.raises(
+        ClipSkipError, match=r"\[Clip skip\] Schedule: .*unexpected '@' at character 3"
+    ) as bad:
         schedule.confirm(None, ["1", "2@@1"])
     assert bad.value.status_code == 422
     with pytest.raises(ClipSkipError, match="accepted: 1 to 13"):

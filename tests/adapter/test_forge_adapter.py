@@ -6,35 +6,12 @@ import pytest
 import torch
 from backend import diffusion_engine as engines
 from backend.text_processing import classic_engine
+from forge_support import PROMPTS, host_at, run, same, same_calls, tiny_t5
 from modules import processing, shared
-from transformers import T5Config, T5EncoderModel
 
 from clip_skip_ext.webui import host
 from clip_skip_ext.webui.script import Script
 from clip_skip_ext.webui.ui import status_html
-
-PROMPTS = {"prompt": "a photo of a cat", "negative_prompt": "blurry", "steps": 4}
-
-
-def tiny_t5(seed=3):
-    torch.manual_seed(seed)
-    config = T5Config(vocab_size=1000, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
-    return T5EncoderModel(config).eval()
-
-
-@pytest.fixture
-def load(monkeypatch):
-    """Put a Forge engine in place as Forge does after its lazy load; Forge's caches have three entries."""
-    monkeypatch.setattr(host, "host_name", lambda: "forge")
-    for name in ("cached_c", "cached_uc"):
-        monkeypatch.setattr(processing.StableDiffusionProcessing, name, [None, None, None])
-    monkeypatch.setattr(classic_engine, "last_extra_generation_params", {})
-
-    def put(model):
-        monkeypatch.setattr(shared, "sd_model", model)
-        return model
-
-    return put
 
 
 @pytest.fixture
@@ -50,31 +27,6 @@ def sdxl(load, make_clip):
 @pytest.fixture
 def sd3(load, make_clip):
     return load(engines.ForgeSD3(make_clip(layers=12, seed=11), make_clip(layers=16, seed=12), tiny_t5()))
-
-
-def run(script=None, args=(), **kwargs):
-    p = processing.StableDiffusionProcessingTxt2Img(
-        script_args=list(args), scripts=[script] if script else [], **{**PROMPTS, **kwargs}
-    )
-    return p, processing.process_images(p)["first"][0]
-
-
-def host_at(skip, **kwargs):
-    return run(override_settings={"CLIP_stop_at_last_layers": skip}, **kwargs)[1]
-
-
-def same(a, b):
-    if a is None or b is None:
-        return a is b
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    return torch.equal(a, b)
-
-
-def same_calls(ours, theirs):
-    return len(ours) == len(theirs) and all(
-        same(a[0], b[0]) and same(a[1], b[1]) for a, b in zip(ours, theirs, strict=True)
-    )
 
 
 @pytest.mark.parametrize("skip", [1, 2, 5])

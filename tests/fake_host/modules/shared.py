@@ -35,6 +35,9 @@ opts = Options(
         "use_old_scheduling": OptionInfo(False, "old scheduling"),
         "img2img_fix_steps": OptionInfo(False, "img2img fix steps"),
         "emphasis": OptionInfo("Original", "Emphasis mode"),
+        "sdxl_zero_neg": OptionInfo(False, "SDXL zero negative"),  # Forge Neo shared_options.py:336
     }
 )
+# Forge Neo 3df257ae modules/shared_options.py:224: its own Clip skip defaults to 2 (slider 1-12).
+NEO_OPTIONS = {"CLIP_stop_at_last_layers": OptionInfo(2, "Clip Skip")}
 sd_model = None
