@@ -224,21 +224,6 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ),
     ("reforge", "sdxl-refiner"): None,  # not documented by reForge's forge_clip.py
     ("reforge", "sd3"): None,
-    # Forge Neo 3df257ae: Forge's engines, read the same way (classic_engine.py:109-115:
-    # hidden_states[-max(N, minimal_clip_skip)], final LN per engine). SD1 sd15.py:26-37 (minimal 1, LN),
-    # SDXL sdxl.py:28-52 and :63-65 (L and G, minimal 2, no LN), the refiner sdxl.py:146-157 and :168-169.
-    ("neo", "sd1"): Rule(
-        1, 13, _each("sd1", lambda e, n: Layer(n, True)), "layer N from the end + final norm"
-    ),
-    ("neo", "sdxl"): Rule(
-        1,
-        13,
-        _each("sdxl", lambda e, n: Layer(max(n, 2), False)),
-        "CLIP-L and CLIP-G move together; 1 and 2 are native",
-    ),
-    ("neo", "sdxl-refiner"): Rule(
-        1, 13, _each("sdxl-refiner", lambda e, n: Layer(max(n, 2), False)), "CLIP-G only; 1 and 2 are native"
-    ),
     # Neo removed the SD2 and SD3 engines (backend/diffusion_engine/ has no sd20.py or sd35.py).
     ("neo", "sd2"): None,
     ("neo", "sd3"): None,
@@ -311,6 +296,10 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ("kohya", "sdxl-refiner"): None,
     ("kohya", "sd3"): None,
 }
+# Forge Neo 3df257ae runs Forge's engines and reads them the same way (classic_engine.py:109-115:
+# hidden_states[-max(N, minimal_clip_skip)], final LN per engine): SD1 sd15.py:26-37 (minimal 1, LN),
+# SDXL sdxl.py:28-52 and :63-65 (L and G, minimal 2, no LN), the refiner sdxl.py:146-157 and :168-169.
+RULES.update({("neo", family): RULES[("forge", family)] for family in ("sd1", "sdxl", "sdxl-refiner")})
 
 # Cells with no rule because the host has no engine for the family (see the comments above).
 CANNOT_LOAD: frozenset[tuple[str, str]] = frozenset({("neo", "sd2"), ("neo", "sd3"), ("classic", "sd3")})
