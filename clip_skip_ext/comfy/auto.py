@@ -11,11 +11,11 @@ import math
 from typing import Any
 
 from clip_skip_ext import directives
-from clip_skip_ext.conventions import ConventionError
 from clip_skip_ext.policy import FAMILIES, Policy, PolicyError, decide
 from clip_skip_ext.schedule import ScheduleError, parse
 
 from .errors import ClipSkipNodeError
+from .values import one_value
 
 
 def _policy(text: str) -> Policy | None:
@@ -23,7 +23,7 @@ def _policy(text: str) -> Policy | None:
 
 
 def _known(text: str) -> float | None:
-    return parse(text.strip(), signed=True).items[0].value if text and text.strip() else None
+    return one_value("checkpoint_default", text) if text and text.strip() else None
 
 
 def check_inputs(family: Any = None, policy: Any = None, checkpoint_default: Any = None) -> bool | str:
@@ -32,14 +32,14 @@ def check_inputs(family: Any = None, policy: Any = None, checkpoint_default: Any
     try:
         if isinstance(policy, str):
             _policy(policy)
-        if isinstance(checkpoint_default, str) and checkpoint_default.strip():
-            schedule = parse(checkpoint_default.strip(), signed=True)
-            if len(schedule.items) != 1:
-                return f"checkpoint_default {checkpoint_default!r}: one value (e.g. -2), not a schedule"
+        if isinstance(checkpoint_default, str):
+            _known(checkpoint_default)
     except PolicyError as error:
         return f"policy: {error}"
     except ScheduleError as error:
         return f"checkpoint_default: {error}"
+    except ValueError as error:
+        return str(error)
     return True
 
 
@@ -93,7 +93,7 @@ class ClipSkipAuto:
                 _known(checkpoint_default),
                 "checkpoint_default input" if checkpoint_default.strip() else None,
             )
-        except (PolicyError, ScheduleError, ConventionError) as error:
+        except ValueError as error:  # PolicyError, ScheduleError, ConventionError; a schedule as default
             raise ClipSkipNodeError(str(error)) from None
         schedule = parse(decision.skip)
         first = schedule.items[0].value

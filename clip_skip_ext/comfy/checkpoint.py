@@ -18,9 +18,10 @@ import folder_paths
 
 from clip_skip_ext import conventions
 from clip_skip_ext.metadata import DEFAULT_FILENAME, OverrideStore, OverrideStoreError, lookup
-from clip_skip_ext.schedule import ScheduleError, format_value, parse
+from clip_skip_ext.schedule import ScheduleError, format_value
 
 from .errors import ClipSkipNodeError
+from .values import one_value
 
 ACTIONS = ("save", "forget")
 
@@ -58,7 +59,7 @@ def recommend(ckpt_name: str) -> tuple[int, str, str]:
     family = result.family
     winner = result.winner
     on = conventions.FAMILY_NAMES.get(family or "", "unknown family")
-    if winner is not None and winner.value is not None:
+    if winner is not None:  # the highest-precedence candidate with a value on ComfyUI
         value = winner.value
         rec = winner.recommendation
         written = (
@@ -135,11 +136,11 @@ def _check_value(value: Any, action: Any) -> bool | str:
         return f"action {action!r} is not one of {', '.join(ACTIONS)}"
     if action != "forget" and isinstance(value, str):
         try:
-            schedule = parse(value.strip(), signed=True)
+            one_value("value", value)
         except ScheduleError as error:
             return f"value: {error}"
-        if not schedule.is_constant or len(schedule.items) != 1:
-            return f"value {value!r}: a checkpoint default is one value (e.g. -2), not a schedule"
+        except ValueError as error:
+            return str(error)
     return True
 
 
@@ -167,7 +168,8 @@ class SaveClipSkipDefault:
         return checked if checked is not True else _check_value(value, action)
 
     def save(self, ckpt_name, value, action):
-        name = os.path.basename(_path(ckpt_name))
+        path = _path(ckpt_name)
+        name = os.path.basename(path)
         store = OverrideStore(overrides_path())
         try:
             if action == "forget":
@@ -176,8 +178,8 @@ class SaveClipSkipDefault:
                     f"Forgot the default for {ckpt_name}" if removed else f"No saved default for {ckpt_name}"
                 )
             else:
-                skip = parse(value.strip(), signed=True).items[0].value
-                family = lookup(_path(ckpt_name), host="comfyui", use_heuristics=False).family
+                skip = one_value("value", value)
+                family = lookup(path, host="comfyui", use_heuristics=False).family
                 store.set(skip=skip, convention="comfyui", name=name, family=family)
                 message = f"Saved -{format_value(skip)} (ComfyUI numbering) for {ckpt_name}"
         except (OverrideStoreError, ValueError) as error:

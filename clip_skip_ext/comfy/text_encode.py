@@ -203,9 +203,7 @@ def _encode_at(clip: Any, tokens: Any, skip: int) -> list[Any]:
 def _to_comfy(schedule: Schedule, family: str, numbering: str, source: str) -> Schedule:
     """The schedule in ComfyUI numbering; an error naming each value that has no ComfyUI equivalent."""
     written = f"<clipskip:{schedule}>" if source == "prompt" else f"skip {schedule}"
-    try:
-        for item in schedule.items:
-            conventions.neighbours(item.value, family, numbering)
+    try:  # translate() checks each value's range first (conventions.neighbours)
         translated, missing = conventions.translate_schedule(schedule, family, numbering, "comfyui")
     except conventions.ConventionError as error:
         raise ClipSkipNodeError(f"{written}: {error}") from None
