@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from clip_skip_ext.schedule import Item, Schedule
+from clip_skip_ext.schedule import MAX_VALUE, Item, Schedule
 
 Host = Literal["a1111", "forge", "reforge", "comfyui", "diffusers", "sdnext", "kohya", "neo", "classic"]
 Family = Literal["sd1", "sd2", "sdxl", "sdxl-refiner", "sd3"]
@@ -421,11 +421,12 @@ def translate_schedule(
     schedule: Schedule, family: str, source: str, target: str
 ) -> tuple[Schedule | None, list[float]]:
     """``schedule`` with every value translated (``translate``); ``(None, the values without an
-    equivalent)`` when any has none."""
+    equivalent)`` when any has none, or when its equivalent is outside what a schedule can say
+    (reForge's SD2 25, the token embeddings, which Forge writes 24)."""
     items, missing = [], []
     for item in schedule.items:
         value = translate(item.value, family, source, target)
-        if value is None:
+        if value is None or value > MAX_VALUE:
             missing.append(item.value)
         else:
             items.append(Item(value, item.until))

@@ -6,6 +6,7 @@ import pytest
 
 from clip_skip_ext import conventions
 from clip_skip_ext.conventions import ConventionError, Layer, describe, native_value, select, translate
+from clip_skip_ext.schedule import parse
 
 
 def L(n, norm):  # reads like the design table
@@ -223,3 +224,12 @@ def test_minimal_value_is_the_engines_minimal_clip_skip_the_rule_assumes():
     assert conventions.minimal_value("forge", "sd3") == 1
     assert conventions.minimal_value("neo", "sd2") is None
     assert conventions.minimal_value("classic", "sdxl") is None  # never moves
+
+
+def test_a_schedule_translates_only_to_values_a_schedule_can_hold():
+    # Forge SD2 24 is the token embeddings, which reForge numbers 25: no schedule can say that.
+    assert translate(24, "sd2", "forge", "reforge") == 25
+    translated, missing = conventions.translate_schedule(parse("24"), "sd2", "forge", "reforge")
+    assert translated is None and missing == [24.0]
+    translated, missing = conventions.translate_schedule(parse("3@40%, 2"), "sd2", "forge", "reforge")
+    assert str(translated) == "4@40%, 3" and missing == []
