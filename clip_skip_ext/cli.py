@@ -1,6 +1,7 @@
 """Command-line tools that work without a WebUI.
 
-    python -m clip_skip_ext schedule "2@40%, 1" --steps 20 [--json]
+    python -m clip_skip_ext schedule "2@40%, 1" --steps 20 [--json] [--svg FILE [--family sd1] [--host a1111]]
+    python -m clip_skip_ext inspect MODEL "PROMPT" [--family sd1] [--host a1111] [--out FILE] [--json]
     python -m clip_skip_ext translate 2 --family sdxl --from comfyui --to a1111 [--json]
     python -m clip_skip_ext explain "PROMPT" [--family sd1] [--host a1111] [--json]
     python -m clip_skip_ext scan DIR [--json] [--hash] [--webui-dir DIR] [--host a1111]
@@ -15,8 +16,15 @@ import json
 import sys
 from collections.abc import Sequence
 
-from clip_skip_ext import __version__, conventions, policy
+from clip_skip_ext import __version__, conventions, policy, preview
+from clip_skip_ext.atomic import write_atomic
 from clip_skip_ext.schedule import ScheduleError, format_value, parse
+
+MAX_STEPS = 10_000  # the WebUIs' slider stops at 150; nobody samples ten thousand steps
+
+
+class CliError(ValueError):
+    """A bad argument or file that the command names; exit status 2."""
 
 
 def _positive(text: str) -> int:
@@ -24,13 +32,27 @@ def _positive(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a step count (a whole number of at least 1)")
+    if not 1 <= value <= MAX_STEPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a step count (a whole number from 1 to {MAX_STEPS})"
+        )
     return value
 
 
+def _write(path: str, text: str) -> None:
+    try:
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as error:
+        raise CliError(f"cannot write {path!r}: {error.strerror or error}") from None
+
+
 def _schedule(args: argparse.Namespace) -> int:
-    values = parse(args.spec).values(args.steps)
+    schedule = parse(args.spec)
+    values = schedule.values(args.steps)
+    if args.svg:
+        conventions.rule(args.host, args.family)  # a clear error for a host with no numbering here
+        lane = preview.Lane("schedule", "cli", schedule, args.steps)
+        _write(args.svg, preview.chart([lane], args.family, args.host))
     if args.json:
         print(json.dumps([int(v) if v == int(v) else v for v in values]))
     else:
@@ -117,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("spec", help='a value or schedule, e.g. "2", "1.5", "2@40%%, 1" or "9,7,4,3,2"')
     schedule.add_argument("--steps", type=_positive, required=True, help="number of sampling steps")
     schedule.add_argument("--json", action="store_true", help="print a JSON list")
+    schedule.add_argument("--svg", metavar="FILE", help="also draw the schedule as an SVG step chart")
+    schedule.add_argument(
+        "--family", choices=conventions.FAMILIES, default="sd1", help="for the chart's legend (sd1)"
+    )
+    schedule.add_argument(
+        "--host", choices=conventions.HOSTS, default="a1111", help="the numbering of SPEC (a1111)"
+    )
     schedule.set_defaults(run=_schedule)
 
     translate = commands.add_parser("translate", help="the same layers in another host's numbering")
@@ -172,6 +201,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ScheduleError, conventions.ConventionError, policy.PolicyError) as error:
+    except (ScheduleError, conventions.ConventionError, policy.PolicyError, CliError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ SOURCES = {
     "checkpoint": "checkpoint default",
     "lora": "LoRA default",
     "host": "host Clip skip",
-    "cli": "schedule",
+    "cli": "command line",
 }
 # Okabe-Ito, a palette that colour-blind readers tell apart, each with the text colour it needs.
 _PALETTE = (
@@ -105,7 +105,7 @@ def _meaning(value: float, family: str | None, host: str) -> str:
         text = conventions.describe(value, family, host)
     except conventions.ConventionError as error:
         return str(error)
-    return text.split(": ", 1)[-1].split(" [", 1)[0]
+    return text.split(": ", 1)[-1].split(" [", 1)[0].replace(" (native)", "")
 
 
 def chart(

@@ -24,6 +24,12 @@ from clip_skip_ext.schedule import Schedule
 PercentToSigma = Callable[[float], float]
 
 
+def img2img_steps(steps: int, denoising: float, fix_steps: bool = False) -> int:
+    """The sampling steps an A1111-family img2img pass runs: ``t_enc + 1`` of ``steps``, or all of
+    them with the option ``img2img_fix_steps`` (A1111 modules/sd_samplers_common.py:22-31)."""
+    return steps if fix_steps else int(min(denoising, 0.999) * steps) + 1
+
+
 class TimestepError(ValueError):
     """A schedule that cannot be laid over the given timesteps (names the reason)."""
 

@@ -18,18 +18,16 @@ silently overwritten; an entry that cannot be read is skipped with a warning but
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..conventions import HOST_NAMES, HOSTS, ConventionError, neighbours
 from .file_lock import FileLock, LockTimeout
 from .hashes import normalize_sha256
@@ -268,7 +266,7 @@ class OverrideStore:
     def _write(self, document: dict) -> None:
         text = json.dumps(document, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
         try:
-            _write_atomic(self.path, text)
+            write_atomic(self.path, text.encode("utf-8"))
         except OSError as error:
             raise OverrideStoreError(
                 f"could not save {self.path}: {error}; the previous file is unchanged"
@@ -307,49 +305,3 @@ def _parse_document(raw: bytes) -> tuple[dict | None, str]:
     if isinstance(version, bool) or not isinstance(version, int):
         return None, f"version {version!r} is not an integer"
     return document, ""
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync it and move it over ``path``."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        _replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _replace(source: str, target: Path) -> None:
-    # On Windows os.replace fails while another process has the target open (a reader); retry briefly.
-    attempts = 20 if sys.platform == "win32" else 1
-    for attempt in range(attempts):
-        try:
-            os.replace(source, target)
-            return
-        except PermissionError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05)
-
-
-def _fsync_directory(directory: Path) -> None:
-    if sys.platform == "win32":
-        return  # directories cannot be opened for fsync on Windows; NTFS journals the rename
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -16,6 +16,7 @@ from typing import Any
 from clip_skip_ext.conds import combine, whole_values
 from clip_skip_ext.plan import Plan
 from clip_skip_ext.schedule import Schedule
+from clip_skip_ext.timesteps import img2img_steps
 from clip_skip_ext.webui import host, memo
 
 # Private cache slots, one per (pass, prompt kind, skip), shaped like the host's: passing the
@@ -84,13 +85,9 @@ class ConditioningHook:
         p = self.p
         user_steps = (getattr(p, "hr_second_pass_steps", 0) or p.steps) if hires else p.steps
         multiplier = max(calls // max(user_steps, 1), 1)
-        if (
-            not hires
-            and hasattr(p, "init_images")
-            and not getattr(host.shared.opts, "img2img_fix_steps", False)
-        ):
-            # img2img runs t_enc + 1 of the steps (sd_samplers_common.setup_img2img_steps)
-            user_steps = int(min(p.denoising_strength, 0.999) * p.steps) + 1
+        if not hires and hasattr(p, "init_images"):
+            fix = bool(getattr(host.shared.opts, "img2img_fix_steps", False))
+            user_steps = img2img_steps(p.steps, p.denoising_strength, fix)
         return max(user_steps, 1), multiplier
 
     def _encode(self, value, family, name, function, prompts, steps, extra_network_data, hires_steps):
