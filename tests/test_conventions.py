@@ -230,6 +230,8 @@ def test_a_schedule_translates_only_to_values_a_schedule_can_hold():
     # Forge SD2 24 is the token embeddings, which reForge numbers 25: no schedule can say that.
     assert translate(24, "sd2", "forge", "reforge") == 25
     translated, missing = conventions.translate_schedule(parse("24"), "sd2", "forge", "reforge")
-    assert translated is None and missing == [24.0]
+    assert translated is None
+    assert missing == [24.0]
     translated, missing = conventions.translate_schedule(parse("3@40%, 2"), "sd2", "forge", "reforge")
-    assert str(translated) == "4@40%, 3" and missing == []
+    assert str(translated) == "4@40%, 3"
+    assert missing == []

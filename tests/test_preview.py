@@ -48,18 +48,22 @@ def test_chart_is_valid_svg_with_a_title_and_a_description_for_screen_readers():
     assert root.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
     assert title.text == "Clip skip per sampling step (SD1 on A1111)"
     assert desc.text == "; ".join(lane_text(lane) for lane in lanes)
-    assert "prompt directive" in svg and "panel" in svg
+    assert "prompt directive" in svg
+    assert "panel" in svg
 
 
 def test_each_segment_is_one_bar_whose_width_is_its_share_of_the_steps():
     svg = chart([Lane("positive", "panel", parse("2@40%, 1"), 20)], "sd1", "a1111")
     (x1, w1, f1), (x2, w2, f2) = bars(svg)[:2]
     assert x1 == preview.LABEL_WIDTH
-    assert w1 == pytest.approx(w2 * 8 / 12, abs=0.02) and x2 == pytest.approx(x1 + w1, abs=0.02)
+    assert w1 == pytest.approx(w2 * 8 / 12, abs=0.02)
+    assert x2 == pytest.approx(x1 + w1, abs=0.02)
     assert f1 != f2
     texts = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
-    assert "9" in texts and "20" in texts  # the switch step and the last step are labelled
-    assert "2" in texts and f"1 {preview.NATIVE_MARK}" in texts  # values written inside the bars
+    assert "9" in texts
+    assert "20" in texts
+    assert "2" in texts
+    assert f"1 {preview.NATIVE_MARK}" in texts
 
 
 def test_values_differ_by_pattern_as_well_as_colour_and_the_legend_says_what_each_selects():
@@ -85,16 +89,19 @@ def test_native_mark_follows_the_family_and_host():
 def test_theme_variables_with_fallbacks_and_unique_ids_per_chart():
     lanes = [Lane("positive", "panel", parse("2, 1"), 2)]
     a, b = chart(lanes, "sd1", "a1111", id_prefix="t2i"), chart(lanes, "sd1", "a1111", id_prefix="i2i")
-    assert "var(--body-text-color,#1f2937)" in a and "var(--border-color-primary,#9ca3af)" in a
+    assert "var(--body-text-color,#1f2937)" in a
+    assert "var(--border-color-primary,#9ca3af)" in a
     ids_a, ids_b = set(re.findall(r'id="([^"]+)"', a)), set(re.findall(r'id="([^"]+)"', b))
-    assert ids_a and not ids_a & ids_b
+    assert ids_a
+    assert not ids_a & ids_b
     assert all(ref in ids_a for ref in re.findall(r"url\(#([^)]+)\)", a))
 
 
 def test_note_and_escaping():
     svg = chart([Lane("<b>", "panel", parse("2"), 3)], "sd1", "a1111", note="16 of 20 steps & more")
     ET.fromstring(svg)
-    assert "&lt;b&gt;" in svg and "16 of 20 steps &amp; more" in svg
+    assert "&lt;b&gt;" in svg
+    assert "16 of 20 steps &amp; more" in svg
 
 
 def test_plan_lanes_name_each_source_the_hook_will_use():
@@ -148,4 +155,5 @@ def test_cli_chart_errors_exit_2_with_the_reason(args, message, tmp_path):
         timeout=60,
     )
     assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -17,7 +17,7 @@ from clip_skip_ext import __version__, conventions, directives, params
 from clip_skip_ext.plan import Plan, check_family
 from clip_skip_ext.policy import PolicyError
 from clip_skip_ext.schedule import ScheduleError
-from clip_skip_ext.webui import defaults, host, lora, settings
+from clip_skip_ext.webui import defaults, host, job, lora
 from clip_skip_ext.webui.auto import INFOTEXT_KEY as AUTO_KEY
 from clip_skip_ext.webui.auto import AutoChoices
 from clip_skip_ext.webui.hook import ConditioningHook, clear_cache
@@ -42,23 +42,6 @@ class _DirectiveNetwork(extra_networks.ExtraNetwork):
         pass
 
 
-def _parse_all(prompts: list[str] | None) -> list:
-    if not settings.get("clip_skip_directives"):
-        return []
-    return [directives.extract(text)[1] for text in (prompts or [])]
-
-
-def _below_the_panel(plan: Plan, prompts: list[str], family: str, host_name: str):
-    """Auto mode (which sees the checkpoint's default through its policy), else the checkpoint's
-    or a followed LoRA's default; "Checkpoint default" mode applies it even when Settings say not to."""
-    forced = True if plan.mode == "Checkpoint default" else None
-    if plan.mode == "Auto":
-        known = defaults.job_default(prompts, family, host_name, use_checkpoint=forced)
-        stripped = [directives.strip(text) for text in prompts]
-        return AutoChoices(stripped, family, host_name, (known.value, known.source) if known else None)
-    return defaults.Fallback(prompts, family, host_name, use_checkpoint=forced) or None
-
-
 class Script(scripts.Script):
     def title(self) -> str:
         return "Clip Skip Control"
@@ -69,15 +52,24 @@ class Script(scripts.Script):
     def ui(self, is_img2img: bool) -> list[Any]:
         from clip_skip_ext.webui import ui  # gradio: only where a panel is built
 
-        components = ui.build(is_img2img, getattr(self, "_prompt_box", None))
+        self._panel = ui.Panel(is_img2img, getattr(self, "_seen", None))
+        components = self._panel.build()
         self.infotext_fields = ui.infotext_fields(components)
         self.paste_field_names = list(params.BY_INFOTEXT)
         return components
 
     def after_component(self, component, **kwargs) -> None:
-        """Keep the tab's prompt box (built before the scripts' panels) for the Auto status line."""
-        if kwargs.get("elem_id") in ("txt2img_prompt", "img2img_prompt"):
-            self._prompt_box = component
+        """Report the tab's components to the panel, whose preview reads its prompts and steps."""
+        from clip_skip_ext.webui import ui  # called only while the UI is built
+
+        panel = getattr(self, "_panel", None)
+        if panel is not None:
+            panel.seen(component, kwargs.get("elem_id"))
+            return
+        tab = "img2img" if self.is_img2img else "txt2img"
+        name = ui.tab_input(kwargs.get("elem_id"), tab)
+        if name:
+            self.__dict__.setdefault("_seen", {})[name] = component
 
     def process(self, p, *args) -> None:
         family, host_name = host.current_family(), host.host_name()
@@ -94,12 +86,12 @@ class Script(scripts.Script):
             plan = Plan(
                 params.from_fields(overrides, base=params.from_args(args)),
                 frozenset(overrides),
-                _parse_all(prompts),
-                _parse_all(getattr(p, "all_negative_prompts", None)),
+                job.parse_directives(prompts),
+                job.parse_directives(getattr(p, "all_negative_prompts", None)),
                 count=len(prompts),
             )
             if host.moves_clip_skip(family):
-                plan.fallback = _below_the_panel(plan, prompts, family, host_name)
+                plan.fallback = job.below_the_panel(plan, prompts, family, host_name)
             check_family(plan.schedules(), family, host_name)
         except (params.ParamError, ScheduleError, conventions.ConventionError, PolicyError) as caught:
             error = f"Clip Skip Control: {caught}"
@@ -121,9 +113,9 @@ class Script(scripts.Script):
             return
         try:
             if getattr(p, "all_hr_prompts", None) != getattr(p, "all_prompts", None):
-                plan.hires_positive_directives = _parse_all(p.all_hr_prompts)
+                plan.hires_positive_directives = job.parse_directives(p.all_hr_prompts)
             if getattr(p, "all_hr_negative_prompts", None) != getattr(p, "all_negative_prompts", None):
-                plan.hires_negative_directives = _parse_all(p.all_hr_negative_prompts)
+                plan.hires_negative_directives = job.parse_directives(p.all_hr_negative_prompts)
             check_family(plan.schedules(), host.current_family(), host.host_name())
         except (ScheduleError, conventions.ConventionError) as caught:
             hook = p.get_conds_with_caching

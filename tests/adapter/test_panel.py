@@ -1,0 +1,139 @@
+"""The panel's schedule preview against the fake host: wired to the tab's own inputs, following them,
+and showing what the hook will do (fake gradio: tests/fake_host/gradio.py)."""
+
+import html
+
+import gradio as gr
+import pytest
+from modules import shared
+
+from clip_skip_ext import params
+
+TXT2IMG = {
+    "txt2img_prompt": gr.Textbox(value=""),
+    "txt2img_neg_prompt": gr.Textbox(value=""),
+    "txt2img_steps": gr.Slider(value=20),
+    "txt2img_hr-checkbox": gr.Checkbox(value=False),
+    "txt2img_hires_steps": gr.Slider(value=0),
+    "hires_prompt": gr.Textbox(value=""),
+    "hires_neg_prompt": gr.Textbox(value=""),
+}
+IMG2IMG = {
+    "img2img_prompt": gr.Textbox(value=""),
+    "img2img_neg_prompt": gr.Textbox(value=""),
+    "img2img_steps": gr.Slider(value=20),
+    "img2img_denoising_strength": gr.Slider(value=0.75),
+}
+
+
+@pytest.fixture(autouse=True)
+def no_events():
+    gr.EVENTS.clear()
+    yield
+    gr.EVENTS.clear()
+
+
+def build(script, tab_components, is_img2img=False, before=None):
+    """Create the tab as the host does: components reported to the script, the panel built at
+    ``before`` (an elem_id; None: after all of them), then the gallery."""
+    script.is_img2img = is_img2img
+    built = None
+    for elem_id, component in tab_components.items():
+        if elem_id == before:
+            built = script.ui(is_img2img)
+        script.after_component(component, elem_id=elem_id)
+    if built is None:
+        built = script.ui(is_img2img)
+    tab = "img2img" if is_img2img else "txt2img"
+    script.after_component(gr.Gallery(elem_id=f"{tab}_gallery"), elem_id=f"{tab}_gallery")
+    return built
+
+
+def fire(component, values):
+    """What the browser gets when ``component`` changes: the one change listener's output."""
+    (found,) = [e for e in gr.EVENTS if e[0] is component and e[1] == "change"]
+    _, _, fn, inputs, _ = found
+    return html.unescape(fn(*[values.get(id(c), c.value) for c in inputs]))
+
+
+def panel_values(components, **fields):
+    values = {id(c): p.default for c, p in zip(components, params.PARAMS)}
+    for c, p in zip(components, params.PARAMS):
+        if p.name in fields:
+            values[id(c)] = fields[p.name]
+    return values
+
+
+def test_every_panel_field_and_tab_input_updates_the_preview(script):
+    components = build(script, TXT2IMG)
+    watched = components + list(TXT2IMG.values())
+    for component in watched:
+        (listener,) = [e for e in gr.EVENTS if e[0] is component and e[1] == "change"]
+        assert listener[3] == watched  # every listener reads every field, in one order
+    values = panel_values(components, enabled=True, positive="2@40%, 1")
+    shown = fire(components[1], values)
+    assert "<svg" in shown
+    assert "positive (panel, 2@40%, 1): skip 2 on steps 1-8, skip 1 on steps 9-20" in shown
+    values[id(TXT2IMG["txt2img_steps"])] = 10
+    shown = fire(TXT2IMG["txt2img_steps"], values)
+    assert "skip 2 on steps 1-4, skip 1 on steps 5-10" in shown
+
+
+def test_a_panel_built_before_the_steps_slider_is_wired_when_the_tab_ends(script):
+    components = build(script, TXT2IMG, before="txt2img_steps")
+    (listener,) = [e for e in gr.EVENTS if e[0] is TXT2IMG["txt2img_steps"] and e[1] == "change"]
+    assert listener[3] == components + list(TXT2IMG.values())
+    values = panel_values(components, enabled=True, positive="2@50%, 1")
+    values[id(TXT2IMG["txt2img_steps"])] = 8
+    assert "skip 2 on steps 1-4, skip 1 on steps 5-8" in fire(components[0], values)
+
+
+def test_invalid_input_replaces_the_chart_with_the_error(script):
+    components = build(script, TXT2IMG)
+    shown = fire(components[1], panel_values(components, enabled=True, positive="2@@"))
+    assert "<svg" not in shown
+    assert "⚠" in shown
+    assert "unexpected '@' at character 3" in shown
+    values = panel_values(components, enabled=True)
+    values[id(TXT2IMG["txt2img_prompt"])] = "a cat <clipskip:99>"
+    shown = fire(TXT2IMG["txt2img_prompt"], values)
+    assert "<svg" not in shown
+    assert "skip value 99 is not allowed" in shown
+
+
+def test_directives_hires_and_the_host_are_named_as_sources(script):
+    components = build(script, TXT2IMG)
+    values = panel_values(components, enabled=True, negative="3")
+    values[id(TXT2IMG["txt2img_prompt"])] = "a cat <clipskip:2@50%, 1>"
+    values[id(TXT2IMG["txt2img_hr-checkbox"])] = True
+    values[id(TXT2IMG["txt2img_hires_steps"])] = 6
+    values[id(TXT2IMG["hires_prompt"])] = "a cat, detailed <clipskip:4>"
+    shown = fire(TXT2IMG["txt2img_prompt"], values)
+    assert "positive (prompt directive, 2@50%, 1): skip 2 on steps 1-10, skip 1 on steps 11-20" in shown
+    assert "negative (panel, 3): skip 3 on steps 1-20" in shown
+    assert "hires positive (prompt directive, 4): skip 4 on steps 1-6" in shown
+    assert "hires negative (panel, 3)" in shown
+    assert "hires pass: 6 steps" in shown
+    shared.opts.data["CLIP_stop_at_last_layers"] = 2
+    shown = fire(components[0], panel_values(components, enabled=False))
+    assert "positive (host Clip skip, 2): skip 2 on steps 1-20" in shown
+
+
+def test_img2img_shows_the_steps_that_run_at_the_denoising_strength(script):
+    components = build(script, IMG2IMG, is_img2img=True)
+    values = panel_values(components, enabled=True, positive="2@50%, 1")
+    values[id(IMG2IMG["img2img_denoising_strength"])] = 0.5
+    shown = fire(IMG2IMG["img2img_denoising_strength"], values)
+    assert "skip 2 on steps 1-5, skip 1 on steps 6-11" in shown
+    assert "img2img at denoising strength 0.5: 11 of 20 steps run" in shown
+    assert 'id="csc-img2img-title"' in shown  # its own ids, apart from the txt2img chart's
+    shared.opts.data["img2img_fix_steps"] = True
+    assert "skip 2 on steps 1-10, skip 1 on steps 11-20" in fire(components[0], values)
+
+
+def test_auto_mode_names_its_choice(script):
+    components = build(script, TXT2IMG)
+    values = panel_values(components, enabled=True, mode="Auto")
+    values[id(TXT2IMG["txt2img_prompt"])] = "1girl, solo, masterpiece, best quality, long hair, smile"
+    shown = fire(TXT2IMG["txt2img_prompt"], values)
+    assert "positive (Auto mode, 2)" in shown
