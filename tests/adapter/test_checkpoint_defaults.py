@@ -21,7 +21,8 @@ import torch
 from modules import cache, hashes, paths_internal, sd_models, shared
 from safetensors.torch import save_file
 
-from clip_skip_ext.metadata import database, overrides
+from clip_skip_ext import atomic
+from clip_skip_ext.metadata import database
 from clip_skip_ext.schedule import Schedule
 from clip_skip_ext.webui import checkpoint, defaults, lora
 
@@ -330,7 +331,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(webui, monkeypatch):
     def crash(source, target):
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(overrides, "_replace", crash)
+    monkeypatch.setattr(atomic, "_replace", crash)
     message = checkpoint.save("3")
     assert message.startswith("Not saved: could not save")
     assert "the previous file is unchanged" in message
