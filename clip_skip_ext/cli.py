@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -124,6 +125,70 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    # torch and transformers: only this command needs them
+    from clip_skip_ext import clip_tokenizer, directives, heatmap, inspector, text_weights
+    from clip_skip_ext.metadata.safetensors_header import MetadataError, ReadCounter
+
+    suffix = os.path.splitext(args.out)[1].lower() if args.out else ""
+    if args.out and suffix not in (".png", ".svg"):
+        raise CliError(f"--out {args.out!r}: the picture is written as .png or .svg")
+    try:
+        tokenizer = clip_tokenizer.find(args.tokenizer, args.webui_dir)
+    except clip_tokenizer.TokenizerMissing as error:
+        raise CliError(str(error)) from None
+    counter = ReadCounter()
+    try:
+        family, encoders = text_weights.text_encoders(args.model, args.family, counter)
+    except MetadataError as error:
+        raise CliError(str(error)) from None
+    conventions.rule(args.host, family)
+    text = directives.strip(sys.stdin.read() if args.prompt == "-" else args.prompt)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    chunks, lengths = inspector.chunk_ids(
+        ids, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.eos_token_id
+    )
+    words = [token.removesuffix("</w>") for token in tokenizer.convert_ids_to_tokens(ids)]
+    labels = []
+    for i, length in enumerate(lengths):
+        start = i * inspector.CHUNK
+        labels += [*words[start : start + length], "<end>"]
+    found = [
+        inspector.inspect(model, chunks, lengths, labels, family, args.host, index)[0]
+        for index, (_, model) in enumerate(encoders)
+    ]
+    if args.out:
+        picture = heatmap.to_png(found) if suffix == ".png" else heatmap.to_svg(found).encode("utf-8")
+        try:
+            write_atomic(args.out, picture)
+        except OSError as error:
+            raise CliError(f"cannot write {args.out!r}: {error.strerror or error}") from None
+    read = f"read {counter.bytes / 1e6:.1f} MB of {os.path.getsize(args.model) / 1e6:.1f} MB in {counter.reads} reads"
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "family": family,
+                    "host": args.host,
+                    "bytes_read": counter.bytes,
+                    "encoders": [item.to_dict() for item in found],
+                }
+            )
+        )
+        return 0
+    reason = conventions.no_effect(args.host, family)
+    for item in found:
+        on = f"{conventions.FAMILY_NAMES[family]} on {conventions.HOST_NAMES[args.host]}"
+        print(f"{item.encoder} ({on}), {len(item.tokens)} tokens; mean similarity per clip skip:")
+        print("  " + "  ".join(f"{c.label}: {m:.3f}" for c, m in zip(item.columns, item.means)))
+    print(found[0].measure)
+    if reason:
+        print(f"note: clip skip has no effect here: {reason}")
+    print(read, file=sys.stderr)
+    return 0
+
+
 def _scan(args: argparse.Namespace) -> int:
     from clip_skip_ext import scan  # only this command needs the metadata database
 
@@ -172,6 +237,29 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--checkpoint-source", metavar="TEXT", help="where that default comes from")
     explain.add_argument("--json", action="store_true", help="print a JSON object")
     explain.set_defaults(run=_explain)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="how far each clip skip layer is from the default, per token, from a checkpoint's text encoder",
+        description="Encode PROMPT with the checkpoint's own text encoder(s) at every clip skip value of the "
+        "host and compare each token with the default layer (cosine similarity). Reads the safetensors header "
+        "and the text-encoder tensors only, never the UNet.",
+    )
+    inspect.add_argument("model", metavar="MODEL", help="a .safetensors checkpoint (SD1, SD2, SDXL)")
+    inspect.add_argument("prompt", help='the prompt, quoted; "-" reads it from standard input')
+    inspect.add_argument(
+        "--family", choices=tuple(("sd1", "sd2", "sdxl", "sdxl-refiner")), help="(default: from the file)"
+    )
+    inspect.add_argument(
+        "--host", choices=conventions.HOSTS, default="a1111", help="the numbering of the columns (a1111)"
+    )
+    inspect.add_argument("--out", metavar="FILE", help="write the heatmap as FILE.png or FILE.svg")
+    inspect.add_argument("--json", action="store_true", help="print the table as one JSON object")
+    inspect.add_argument(
+        "--tokenizer", metavar="DIR", help="a CLIP tokenizer folder (vocab.json, merges.txt)"
+    )
+    inspect.add_argument("--webui-dir", metavar="DIR", help="a Forge install whose tokenizer copy to use")
+    inspect.set_defaults(run=_inspect)
 
     scanner = commands.add_parser(
         "scan",

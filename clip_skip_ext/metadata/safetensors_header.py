@@ -49,6 +49,8 @@ class SafetensorsHeader:
     tensor_names: tuple[str, ...]
     bytes_read: int
     notes: tuple[str, ...] = field(default=())
+    # Each tensor's entry as the header writes it ({"dtype", "shape", "data_offsets"}), unchecked.
+    entries: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def data_offset(self) -> int:
@@ -144,4 +146,5 @@ def _parse(name: str, length: int, raw: bytes, read: int) -> SafetensorsHeader:
         tensor_names=tuple(data),
         bytes_read=read,
         notes=tuple(notes),
+        entries=data,
     )
