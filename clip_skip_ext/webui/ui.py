@@ -12,6 +12,7 @@ import html
 from typing import Any
 
 import gradio as gr
+from modules.call_queue import wrap_queued_call
 from modules.ui_components import InputAccordion
 
 from clip_skip_ext import conventions, params, preview
@@ -19,7 +20,7 @@ from clip_skip_ext.plan import status
 from clip_skip_ext.policy import PolicyError, decide
 from clip_skip_ext.schedule import ScheduleError, parse
 from clip_skip_ext.timesteps import img2img_steps
-from clip_skip_ext.webui import checkpoint, host, job, lora
+from clip_skip_ext.webui import checkpoint, host, job, layers, lora
 from clip_skip_ext.webui.auto import current_policy
 
 
@@ -190,6 +191,8 @@ class Panel:
                     "Forget the saved default", size="sm", elem_id=elem_id("forget", is_img2img)
                 )
             self.message = gr.HTML(value="", elem_id=elem_id("message", is_img2img))
+            self.inspect = gr.Button("Inspect layers", size="sm", elem_id=elem_id("inspect", is_img2img))
+            self.layers = gr.HTML(value="", elem_id=elem_id("layers", is_img2img))
         self.components = [made[p.name] for p in params.PARAMS]
         if all(name in self.inputs for name in WANTED[self.tab]):
             self.wire()
@@ -203,10 +206,18 @@ class Panel:
         refresh = functools.partial(panel_html, self.tab, names)
         for component in watched:
             component.change(fn=refresh, inputs=watched, outputs=[self.info], show_progress=False)
+        read = tuple(name for name in ("prompt", "steps") if name in self.inputs)
+        inspect = wrap_queued_call(functools.partial(_inspect, self.tab, read))  # no generation meanwhile
+        self.inspect.click(fn=inspect, inputs=[self.inputs[n] for n in read], outputs=[self.layers])
         for button, action in ((self.save, _save), (self.forget, _forget)):
             button.click(fn=action, inputs=[self.components[1]], outputs=[self.message]).then(
                 fn=refresh, inputs=watched, outputs=[self.info], show_progress=False
             )
+
+
+def _inspect(tab: str, names: tuple[str, ...], *values: Any) -> str:
+    given = dict(zip(names, values))
+    return layers.inspect_html(given.get("prompt") or "", tab, int(_number(given.get("steps"), 20)))
 
 
 def _save(value: str) -> str:

@@ -49,9 +49,35 @@ class OpenClipWrapped:
         return {"penultimate": out.hidden_states[-2], "pooled": out.pooler_output}
 
 
+class PromptChunk:  # :10-27
+    def __init__(self, tokens):
+        self.tokens = tokens
+
+
+class Tokenizer:
+    """The Hugging Face tokenizer's ``convert_ids_to_tokens`` (BPE words end in ``</w>``)."""
+
+    def convert_ids_to_tokens(self, ids):
+        return [f"w{i}</w>" for i in ids]
+
+
 class Embedder:
+    """``FrozenCLIPEmbedderWithCustomWords``: ``wrapped``, ``tokenizer`` (:319), ``id_end`` (:343) and
+    ``tokenize_line`` (:81-174: chunks of 77 ids, start and end tokens included, and the token count)."""
+
+    id_end = 49407
+
     def __init__(self, wrapped):
         self.wrapped = wrapped
+        self.tokenizer = Tokenizer()
+
+    def tokenize_line(self, line):
+        words = line.replace(",", " ").split()
+        chunks = []
+        for start in range(0, max(len(words), 1), 75):
+            piece = " ".join(words[start : start + 75])
+            chunks.append(PromptChunk(tokenize([piece])[0].tolist()))
+        return chunks, len(words)
 
 
 class FakeSD1:

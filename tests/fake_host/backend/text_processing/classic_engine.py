@@ -2,7 +2,7 @@
 its output (:124-148) and its infotext extras (:275-290). Tokenisation is the fake host's stand-in."""
 
 from modules import shared
-from modules.sd_hijack_clip import final_norm, tokenize
+from modules.sd_hijack_clip import Embedder, Tokenizer, final_norm, tokenize
 
 # Module state that processing.py:476-485 copies into the infotext and then clears.
 last_extra_generation_params = {}
@@ -33,6 +33,11 @@ class ClassicTextProcessingEngine:
         self.final_layer_norm = final_layer_norm
         self.return_pooled = return_pooled
         self.clip_skip = 1  # written by the diffusion engine's set_clip_skip
+        self.tokenizer = Tokenizer()  # :70
+        self.id_end = 49407  # :82
+
+    def tokenize_line(self, line):  # :150-232, the fake host's stand-in tokenisation
+        return Embedder.tokenize_line(self, line)
 
     def __call__(self, texts):
         global last_extra_generation_params
