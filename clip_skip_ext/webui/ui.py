@@ -191,6 +191,8 @@ class Panel:
                     "Forget the saved default", size="sm", elem_id=elem_id("forget", is_img2img)
                 )
             self.message = gr.HTML(value="", elem_id=elem_id("message", is_img2img))
+            # clicked by javascript/clip_skip_control.js after typing stops (hidden by style.css)
+            self.refresh = gr.Button("Refresh", elem_id=elem_id("refresh", is_img2img))
             self.inspect = gr.Button("Inspect layers", size="sm", elem_id=elem_id("inspect", is_img2img))
             self.layers = gr.HTML(value="", elem_id=elem_id("layers", is_img2img))
         self.components = [made[p.name] for p in params.PARAMS]
@@ -206,6 +208,7 @@ class Panel:
         refresh = functools.partial(panel_html, self.tab, names)
         for component in watched:
             component.change(fn=refresh, inputs=watched, outputs=[self.info], show_progress=False)
+        self.refresh.click(fn=refresh, inputs=watched, outputs=[self.info], show_progress=False)
         read = tuple(name for name in ("prompt", "steps") if name in self.inputs)
         inspect = wrap_queued_call(functools.partial(_inspect, self.tab, read))  # no generation meanwhile
         self.inspect.click(fn=inspect, inputs=[self.inputs[n] for n in read], outputs=[self.layers])

@@ -20,6 +20,9 @@ def test_every_panel_field_and_tab_input_updates_the_preview(script):
     for component in watched:
         (listener,) = [e for e in gr.EVENTS if e[0] is component and e[1] == "change"]
         assert listener[3] == watched  # every listener reads every field, in one order
+    # the hidden refresh button (clicked by the page's script after typing stops) reads them all too
+    (click,) = [e for e in gr.EVENTS if e[0] is script._panel.refresh and e[1] == "click"]
+    assert click[3] == watched
     values = panel_values(components, enabled=True, positive="2@40%, 1")
     shown = fire(components[1], values)
     assert "<svg" in shown
