@@ -22,7 +22,11 @@ def means(shown):
 
 def snapshot(model):
     hooks = [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()]
-    return {k: v.clone() for k, v in model.state_dict().items()}, list(text_transformer(model).encoder.layers), hooks
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        list(text_transformer(model).encoder.layers),
+        hooks,
+    )
 
 
 def test_a1111_sd1_inspects_every_layer_and_leaves_the_model_as_it_was(sd1_model):
