@@ -10,7 +10,8 @@ Where the encoders are (the same objects ``memo`` wraps):
 The prompt is first stripped of ``<clipskip:…>`` and extra networks (``extra_networks.parse_prompt``),
 prompt editing resolved to its first step and ``AND`` to its first part
 (``prompt_parser.get_learned_conditioning_prompt_schedules``, ``get_multicond_prompt_list``).
-The encoders run under the host's queue lock (the panel wraps the call), so no generation runs
+On Forge and Neo, before the first generation, the button loads the selected checkpoint as Generate
+would. The encoders run under the host's queue lock (the panel wraps the call), so no generation runs
 meanwhile; ``encoder.truncated`` puts every block back, so the model is left as it was.
 """
 
@@ -24,6 +25,18 @@ import torch
 
 from clip_skip_ext import conventions, directives, heatmap, inspector
 from clip_skip_ext.webui import host, memo
+
+
+def _load_selected() -> bool:
+    """Forge and Neo load the selected checkpoint at the first generation (processing.py:804
+    ``forge_model_reload()``); the button loads it the same way. False where the host has no lazy load."""
+    from modules import sd_models
+
+    reload = getattr(sd_models, "forge_model_reload", None)
+    if reload is None:
+        return False
+    reload()
+    return True
 
 
 def _first_prompt(prompt: str, steps: int) -> str:
@@ -73,6 +86,8 @@ def inspect_html(prompt: str, tab: str = "txt2img", steps: int = 20) -> str:
     try:
         started = time.perf_counter()
         family, host_name = host.current_family(), host.host_name()
+        if family is None and _load_selected():
+            family = host.current_family()
         if family is None:
             return "<p>No model is loaded yet: generate once, then inspect.</p>"
         reason = conventions.no_effect(host_name, family)

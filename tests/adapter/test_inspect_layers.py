@@ -64,11 +64,18 @@ def test_forge_sdxl_inspects_both_engines_with_forges_numbering(load, make_clip)
     assert len(clip_g) == 12
 
 
-def test_no_model_and_no_effect_are_said_in_words(load, make_clip):
+def test_no_model_and_no_effect_are_said_in_words(load, make_clip, monkeypatch):
     from types import SimpleNamespace
+
+    from modules import sd_models
 
     shared.sd_model = SimpleNamespace(cond_stage_model=None)
     assert "No model is loaded yet" in layers.inspect_html("a cat")
+    # Forge and Neo: the selected checkpoint is loaded as the first generation would load it
+    forge = engines.ForgeSD1(make_clip(layers=12, seed=8))
+    monkeypatch.setattr(sd_models, "forge_model_reload", lambda: load(forge), raising=False)
+    assert "clip-skip-inspector" in layers.inspect_html("a cat")
+    monkeypatch.delattr(sd_models, "forge_model_reload")
     load(engines.ForgeFlux(make_clip(layers=12, seed=1), tiny_t5()))
     assert "Clip skip has no effect here: Flux reads T5" in layers.inspect_html("a cat")
 
