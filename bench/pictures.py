@@ -9,7 +9,11 @@ width 768), on the CPU, and prints the median and the slowest of ``--repeats`` c
 - inspector: a 75-token SD1 prompt, every A1111 value (13 columns), tokenized, encoded, compared
   and drawn as SVG.
 
-    python bench/pictures.py [--repeats 30] [--threads 2]
+    python bench/pictures.py [--repeats 30] [--threads 2] [--url http://127.0.0.1:7860]
+
+With ``--url`` (a live WebUI with the extension, Selenium and Debian's chromium installed) it also
+times the whole round trip in a real browser: a value typed in the panel until the page shows its
+preview (Gradio's queue, the network and the rendering included).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the CI machine has 2 cores)")
+    parser.add_argument("--url", help="a live WebUI: also time the round trip in a real browser")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     shared.sd_model = sd_hijack_clip.FakeSD1(clip_l())
@@ -99,6 +104,54 @@ def main() -> None:
         f"inspect layers (layers.inspect_html), CLIP-L 768x12, 75-token prompt, 13 columns: "
         f"median {median:.0f} ms   slowest {worst:.0f} ms"
     )
+    if args.url:
+        times = browser_round_trips(args.url, args.repeats)
+        print(
+            f"browser round trip at {args.url} (type a value -> its preview shown), {len(times)} times: "
+            f"median {statistics.median(times):.0f} ms   slowest {max(times):.0f} ms"
+        )
+
+
+ROUND_TRIP = """
+const [value, expected, done] = arguments;
+const box = document.querySelector('#clip_skip_txt2img_positive textarea');
+const status = document.getElementById('clip_skip_txt2img_status');
+const start = performance.now();
+box.value = value;
+box.dispatchEvent(new Event('input', {bubbles: true}));
+const poll = () => status.innerHTML.includes(expected) ? done(performance.now() - start) : requestAnimationFrame(poll);
+poll();
+"""
+
+
+def browser_round_trips(url: str, repeats: int) -> list[float]:
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp()}")
+    driver = webdriver.Chrome(service=webdriver.ChromeService("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get(url)
+        WebDriverWait(driver, 180).until(lambda d: d.find_elements(By.ID, "clip_skip_txt2img_enabled"))
+        accordion = driver.find_element(By.CSS_SELECTOR, "#clip_skip_txt2img_enabled .label-wrap")
+        driver.execute_script("arguments[0].click()", accordion)
+        driver.set_script_timeout(30)
+        times = []
+        for i in range(repeats + 1):
+            skip = 2 + i % 5
+            took = driver.execute_async_script(ROUND_TRIP, f"{skip}@40%, 1", f"skip {skip} on steps 1-8")
+            time.sleep(0.4)  # let the debounced refresh pass
+            times.append(took)
+        return times[1:]
+    finally:
+        driver.quit()
 
 
 if __name__ == "__main__":

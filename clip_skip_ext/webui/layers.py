@@ -84,10 +84,10 @@ def inspect_html(prompt: str, tab: str = "txt2img", steps: int = 20) -> str:
     """The heatmap (inline SVG) of the loaded model's layers for ``prompt`` at its first sampling
     step (of ``steps``), or why there is none."""
     try:
-        started = time.perf_counter()
         family, host_name = host.current_family(), host.host_name()
         if family is None and _load_selected():
             family = host.current_family()
+        started = time.perf_counter()
         if family is None:
             return "<p>No model is loaded yet: generate once, then inspect.</p>"
         reason = conventions.no_effect(host_name, family)

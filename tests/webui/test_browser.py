@@ -195,3 +195,26 @@ def test_png_info_send_to_txt2img_restores_the_panel(browser, tmp_path):
         call("/sdapi/v1/options")[1]["CLIP_stop_at_last_layers"]
         == BASE["override_settings"]["CLIP_stop_at_last_layers"]
     )
+
+
+def test_dark_theme_text_takes_the_themes_colour(browser):
+    d = browser
+    d.get(URL + "/?__theme=dark")
+    wait(d, lambda: d.find_elements(By.ID, "clip_skip_txt2img_enabled"), timeout=180, what="the page")
+    accordion = d.find_element(By.CSS_SELECTOR, "#clip_skip_txt2img_enabled .label-wrap")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", accordion)
+    wait(d, lambda: field(d, "clip_skip_txt2img_positive").is_displayed(), what="the panel to open")
+    type_into(d, "clip_skip_txt2img_positive", "3@50%, 2")
+    wait(d, lambda: "skip 3 on steps 1-" in html_of(d, "clip_skip_txt2img_status"), what="the preview")
+    fill, body = d.execute_script(
+        """const text = document.querySelector('#clip_skip_txt2img_status svg text.csc-txt2img-t');
+        const probe = document.createElement('span');
+        probe.style.color = 'var(--body-text-color)';
+        text.closest('.gradio-container, body').appendChild(probe);
+        const colour = getComputedStyle(probe).color;
+        probe.remove();
+        return [getComputedStyle(text).fill, colour];"""
+    )
+    assert fill == body  # the theme's own text colour, not the light fallback
+    assert fill != "rgb(31, 41, 55)"
+    shot(d, "clip_skip_txt2img_enabled", "panel-dark.png")
