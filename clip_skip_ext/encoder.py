@@ -31,15 +31,19 @@ def text_transformer(model: nn.Module) -> nn.Module:
 
 
 def _hook_every_block(model: nn.Module) -> None:
-    """transformers 5 records hidden states with hooks it installs, once, on the blocks present at a
-    model's first forward: install them now, so that a first forward truncated here does not leave
-    the later, full ones without the hooks of the blocks it cut off."""
+    """transformers 5 records hidden states with hooks it installs, once, on the blocks present at
+    the first forward of the module whose ``forward`` it decorates (``capture_outputs``): install them
+    now, so that a first forward truncated here does not leave the later, full ones without the hooks
+    of the blocks it cut off. That module is the inner ``CLIPTextTransformer`` (5.2-5.5; the model
+    itself where ``CLIPTextModel`` is flat, 5.6+): hooking the outer model there would hook every block
+    a second time, doubling the hidden states of every later forward, the host's own included."""
     try:
         from transformers.utils.output_capturing import maybe_install_capturing_hooks
     except ImportError:  # transformers 4.x collects hidden states in the encoder loop
         return
-    if hasattr(model, "config"):
-        maybe_install_capturing_hooks(model)
+    inner = text_transformer(model)
+    if hasattr(inner, "config"):
+        maybe_install_capturing_hooks(inner)
 
 
 @contextlib.contextmanager

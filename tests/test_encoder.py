@@ -251,3 +251,36 @@ def test_a_first_forward_that_is_truncated_leaves_later_full_forwards_intact():
     ids = tokens()
     hidden_states(model, ids, 2)
     assert len(full(model, ids).hidden_states) == 5
+
+
+def hook_counts(model):
+    return [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()]
+
+
+def test_after_the_host_ran_with_hidden_states_no_extra_hooks_and_the_hosts_layer_stays_put():
+    # transformers 5.2-5.5 hooks the inner text model at its first output_hidden_states forward; a
+    # second set on the outer model doubled every later forward's hidden states (issue 16: 25 for 13,
+    # and diffusers' clip_skip=1 then read the last layer)
+    model = build(TINY, seed=8)
+    ids = tokens()
+    with torch.no_grad():
+        before = full(model, ids).hidden_states
+        hooks = hook_counts(model)
+        ours = select_layers(model, ids, [Layer(2, True), Layer(4, False)])
+        after = full(model, ids).hidden_states
+    assert hook_counts(model) == hooks
+    assert len(after) == len(before) == TINY["num_hidden_layers"] + 1
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert torch.equal(ours[1], before[-4])
+
+
+def test_a_first_forward_of_ours_then_the_hosts_hook_each_block_once():
+    model = build(TINY, seed=9)
+    ids = tokens()
+    with torch.no_grad():
+        select_layers(model, ids, [Layer(3, False)])
+        hooks = hook_counts(model)
+        states = full(model, ids).hidden_states
+        assert hook_counts(model) == hooks  # the host's forward added none: ours were its own
+        assert len(states) == TINY["num_hidden_layers"] + 1
+        assert len(full(model, ids).hidden_states) == len(states)
