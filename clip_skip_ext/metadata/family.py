@@ -72,6 +72,10 @@ def family_from_sd_version(value: object, where: str) -> FamilyHint:
         return NOTHING
     name = value.strip().removeprefix("SdVersion.").upper()
     family = {"SD1": "sd1", "SD2": "sd2", "SDXL": "sdxl"}.get(name)
+    if family is None and name not in ("", "UNKNOWN"):
+        # third-party downloaders write Civitai base-model names ("Illustrious", "SDXL 1.0", "Pony")
+        family, _ = family_from_civitai_base_model(value)
+        return (family, f"{where} = {value!r}, a Civitai base model") if family else NOTHING
     return (family, f"{where} = {value!r}") if family else NOTHING
 
 

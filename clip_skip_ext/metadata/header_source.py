@@ -8,8 +8,15 @@
   stringified, so unset is ``"None"``), read on LoRAs only: a checkpoint's ``ss_*`` keys may come from
   a LoRA merged into it.
 
-kohya ignores clip skip when training SDXL (``library/sdxl_train_util.py``: "clip_skip will be
-unexpected"), so a kohya value on an SDXL model says nothing and is reported as a note.
+A header is kohya's when it carries ``ss_*`` training keys or ``modelspec.implementation_version``
+``"sd-scripts/<commit>"`` (sd-scripts' SDXL checkpoints carry no ``ss_*`` keys). kohya ignores clip
+skip when training SDXL (``library/sdxl_train_util.py``: "clip_skip will be unexpected"), so a kohya
+value on an SDXL model means the native layers whatever it says, and is reported as that note.
+
+``ss_clip_skip = "None"`` on an SD1 LoRA means ``--clip_skip`` was not given, and kohya then trains on
+the last layer (``train_util.py`` ``get_hidden_states``: no skip, ``last_hidden_state``), A1111 1. That
+stays "not recorded" (no recommendation, so a Civitai value or the curated list still decides), with a
+note saying what kohya's default was: a default is not a choice the trainer made.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ KOHYA_CONFIDENCE = 0.7
 
 
 def _written_by_kohya(metadata: dict[str, str]) -> bool:
-    return any(key.startswith("ss_") for key in metadata)
+    implementation = metadata.get("modelspec.implementation_version", "").strip().lower()
+    return implementation.startswith("sd-scripts") or any(key.startswith("ss_") for key in metadata)
 
 
 def read_header_values(header: SafetensorsHeader, kind: str, family: str | None) -> Finding:
@@ -46,14 +54,21 @@ def read_header_values(header: SafetensorsHeader, kind: str, family: str | None)
         except MetadataError as error:
             problems.append(str(error))
             continue
-        if skip is None:
-            notes.append(f"{key} = {metadata[key]!r}: not recorded (unknown)")
-            continue
         convention = "kohya" if (kohya or key == "ss_clip_skip") else "a1111"
         if convention == "kohya" and family == "sdxl":
             notes.append(
-                f"{key} = {metadata[key]!r} ignored: kohya does not apply clip skip when training SDXL"
+                f"{key} = {metadata[key]!r} ignored: kohya does not apply clip skip when training SDXL "
+                "(it trains on the native layers)"
             )
+            continue
+        if skip is None and key == "ss_clip_skip" and family == "sd1":
+            notes.append(
+                f"{key} = {metadata[key]!r}: not recorded (unknown); --clip_skip was not given, so kohya "
+                "trained on the last layer (A1111 1), its default, not a choice"
+            )
+            continue
+        if skip is None:
+            notes.append(f"{key} = {metadata[key]!r}: not recorded (unknown)")
             continue
         recommendations.append(
             Recommendation(

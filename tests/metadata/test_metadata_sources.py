@@ -81,6 +81,27 @@ def test_sidecar_without_the_key_gives_only_the_family(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("written", "family"),
+    [
+        ("Illustrious", "sdxl"),
+        ("SDXL 1.0", "sdxl"),
+        ("Pony", "sdxl"),
+        ("NoobAI", "sdxl"),
+        ("SD 1.5", "sd1"),
+        ("Unknown", None),
+        ("Flux.1 D", None),
+    ],
+)
+def test_sidecar_sd_version_may_be_a_civitai_base_model_name(tmp_path, written, family):
+    # third-party downloaders write Civitai's baseModel into "sd version"
+    write_json(tmp_path / "m.json", {"sd version": written, "clip skip": 2})
+    finding = read_sidecar(tmp_path / "m.safetensors")
+    assert finding.family == family
+    if family:
+        assert "a Civitai base model" in finding.family_reason
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
@@ -119,6 +140,23 @@ def test_ss_clip_skip_none_is_unknown(tmp_path):
     finding = read_header_values(header, "lora", "sd1")
     assert finding.recommendations == ()
     assert "not recorded" in finding.notes[0]
+    assert "kohya trained on the last layer (A1111 1), its default, not a choice" in finding.notes[0]
+    on_sd2 = read_header_values(header, "lora", "sd2")
+    assert "last layer" not in on_sd2.notes[0]  # only SD1's default is known
+
+
+def test_sdxl_checkpoint_written_by_sd_scripts_is_native_whatever_encoder_layer_says(tmp_path):
+    # sd-scripts' SDXL checkpoints carry modelspec.encoder_layer = clip_skip and no ss_* keys
+    meta = {"modelspec.encoder_layer": "3", "modelspec.implementation_version": "sd-scripts/48d368fa"}
+    finding = read_header_values(header_of(tmp_path, meta, SDXL_LORA), "checkpoint", "sdxl")
+    assert finding.recommendations == ()
+    assert (
+        "kohya does not apply clip skip when training SDXL (it trains on the native layers)"
+        in finding.notes[0]
+    )
+    other = {"modelspec.encoder_layer": "3", "modelspec.implementation_version": "other/1"}
+    (found,) = read_header_values(header_of(tmp_path, other, SDXL_LORA), "checkpoint", "sdxl").recommendations
+    assert (found.skip, found.convention) == (3, "a1111")
 
 
 def test_sdxl_lora_ss_clip_skip_is_unknown(tmp_path):
