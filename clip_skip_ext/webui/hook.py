@@ -11,7 +11,10 @@ that their ``end_at_step`` breakpoints also switch skips: the sampler needs no p
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
+
+from fastapi import HTTPException
 
 from clip_skip_ext.conds import combine, whole_values
 from clip_skip_ext.plan import Plan
@@ -24,19 +27,26 @@ from clip_skip_ext.webui import host, memo
 # Forge, whose get_conds_with_caching keeps the encode's infotext extras (TI hashes, emphasis) in
 # slot 2 and restores them on a hit (processing.py:463-486); A1111 reads only slots 0 and 1.
 _SLOTS: dict[tuple[str, int], list[Any]] = {}
+logger = logging.getLogger("clip_skip_control")
 
 
 def clear_cache() -> None:
     _SLOTS.clear()
 
 
-class ClipSkipError(RuntimeError):
-    """Stops a generation before sampling; the API answers with ``status_code``, an instance attribute:
-    ``vars(e).get("status_code", 500)`` in A1111, Forge and Forge Neo modules/api/api.py:167-181."""
+class ClipSkipError(HTTPException):
+    """Stops a generation before sampling. The API answers with ``status_code`` (``vars(e).get(
+    "status_code", 500)``) and the message as ``errors`` (``str(e)``) in A1111, Forge and Forge Neo
+    modules/api/api.py:167-181, which print a full traceback for every exception but an
+    ``HTTPException``: a rejected value is logged here, once, as one line."""
 
     def __init__(self, message: str, status_code: int = 422) -> None:
-        super().__init__(message)
-        self.status_code = status_code
+        super().__init__(status_code=status_code, detail=message)
+        self.message = message
+        logger.error("%s (HTTP %d)", message, status_code)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConditioningHook:

@@ -191,6 +191,23 @@ def test_invalid_input_stops_the_generation_before_any_encode(script, sd1_model,
     assert shared.opts.data == before
 
 
+def test_a_rejected_value_is_an_http_exception_logged_in_one_line(script, sd1_model, caplog):
+    """A1111/Forge/Neo api.py:167-181 print a traceback for anything but an HTTPException; the API
+    body is built from vars(e)["status_code"], vars(e)["detail"] and str(e)."""
+    from fastapi import HTTPException
+
+    with caplog.at_level("INFO"), pytest.raises(ClipSkipError) as caught:
+        run(script, [True, "2@@"], **PROMPTS)
+    error = caught.value
+    assert isinstance(error, HTTPException)
+    assert vars(error)["status_code"] == 422
+    assert vars(error)["detail"] == str(error)
+    assert str(error).startswith("Clip Skip Control: positive: clip skip schedule '2@@'")
+    (record,) = [r for r in caplog.records if r.name == "clip_skip_control"]
+    assert record.getMessage() == f"{error} (HTTP 422)"
+    assert "\n" not in record.getMessage() and record.exc_info is None
+
+
 def test_conditioning_is_cached_across_generations(script, sd1_model):
     run(script, [True, "2@50%, 1", "3"], **PROMPTS)
     encoded = len(sd1_model.encodes)
