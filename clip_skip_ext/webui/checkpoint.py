@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,15 +164,6 @@ def _store() -> OverrideStore:
 # ---- the loaded checkpoint -------------------------------------------------------------------------
 
 
-def _model_now() -> Any:
-    """The loaded model, without loading one: ``sd_models.model_data.sd_model`` (A1111
-    ``sd_models.py:664-701``, Forge ``sd_models.py:396-404``); else ``shared.sd_model``."""
-    data = getattr(sys.modules.get("modules.sd_models"), "model_data", None)
-    if data is not None and hasattr(data, "sd_model"):
-        return data.sd_model
-    return getattr(shared, "sd_model", None)
-
-
 def _usable(info: Any) -> bool:
     return isinstance(getattr(info, "filename", None), str) and bool(info.filename)
 
@@ -181,7 +171,7 @@ def _usable(info: Any) -> bool:
 def loaded_checkpoint() -> Any | None:
     """The ``CheckpointInfo`` of the loaded model, or None (nothing loaded; Forge's
     ``FakeInitialModel`` before the first generation, ``sd_models.py:385-393``, has none)."""
-    info = getattr(_model_now(), "sd_checkpoint_info", None)
+    info = getattr(webui_host.loaded_model(), "sd_checkpoint_info", None)
     return info if _usable(info) else None
 
 

@@ -78,7 +78,8 @@ class ConditioningHook:
         calls = hires_steps if hires else steps
         run_steps, multiplier = self._timeline(calls, hires)
         needed = whole_values([item.value for s in schedules for item in s.items])
-        with memo.one_pass(host.shared.sd_model, _depths(host.shared.sd_model, family, needed)):
+        model = host.loaded_model()
+        with memo.one_pass(model, _depths(model, family, needed)):
             by_skip = {
                 v: self._encode(
                     v, family, name, function, required_prompts, steps, extra_network_data, hires_steps

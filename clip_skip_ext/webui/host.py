@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,7 +112,7 @@ def minimal_note(family: str | None) -> str | None:
     name = host_name()
     if family is None or name not in ("forge", "neo") or not conventions.moves(name, family):
         return None
-    loaded, table = engine_minimal(shared.sd_model), conventions.minimal_value(name, family)
+    loaded, table = engine_minimal(loaded_model()), conventions.minimal_value(name, family)
     if loaded is None or table is None or loaded == table:
         return None
     note = (
@@ -137,8 +138,20 @@ def reforge_dynamic_clip_skip() -> bool:
     return bool(shared.opts.data.get("dynamic_clip_skip_enabled", False))
 
 
+def loaded_model() -> Any:
+    """The loaded model, without loading one: ``sd_models.model_data.sd_model`` (A1111
+    ``sd_models.py:664-701``, Forge ``sd_models.py:396-404``), else ``shared.sd_model``. A1111's
+    ``shared.sd_model`` is a property whose first read *loads* the model (and waits for it), which the
+    panel's status line must never do while the UI is built (``--skip-load-model-at-start``)."""
+    data = getattr(sys.modules.get("modules.sd_models"), "model_data", None)
+    if data is not None and hasattr(data, "sd_model"):
+        return data.sd_model
+    return getattr(shared, "sd_model", None)
+
+
 def current_family() -> str | None:
-    return model_family(shared.sd_model) if shared.sd_model is not None else None
+    model = loaded_model()
+    return model_family(model) if model is not None else None
 
 
 def host_clip_skip(family: str | None = None) -> int:

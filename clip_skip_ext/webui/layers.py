@@ -94,7 +94,7 @@ def inspect_html(prompt: str, tab: str = "txt2img", steps: int = 20) -> str:
         if reason:
             return f"<p>Clip skip has no effect here: {html.escape(reason)}.</p>"
         text = _first_prompt(prompt, max(int(steps), 1))
-        found, notes = _encoders(host.shared.sd_model, family)
+        found, notes = _encoders(host.loaded_model(), family)
         tables = []
         for index, model, engine, reference in found:
             chunks, _ = engine.tokenize_line(text)

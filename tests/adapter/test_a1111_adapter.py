@@ -205,7 +205,8 @@ def test_a_rejected_value_is_an_http_exception_logged_in_one_line(script, sd1_mo
     assert str(error).startswith("Clip Skip Control: positive: clip skip schedule '2@@'")
     (record,) = [r for r in caplog.records if r.name == "clip_skip_control"]
     assert record.getMessage() == f"{error} (HTTP 422)"
-    assert "\n" not in record.getMessage() and record.exc_info is None
+    assert "\n" not in record.getMessage()
+    assert record.exc_info is None
 
 
 def test_conditioning_is_cached_across_generations(script, sd1_model):

@@ -90,3 +90,25 @@ def test_auto_mode_names_its_choice(script):
     values[id(TXT2IMG["txt2img_prompt"])] = "1girl, solo, masterpiece, best quality, long hair, smile"
     shown = fire(TXT2IMG["txt2img_prompt"], values)
     assert "positive (Auto mode, 2)" in shown
+
+
+class LoadsOnRead:
+    """A1111's shared.sd_model: reading it loads the model (sd_models.py:683-701, shared_items.py:172-175)."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the panel read shared.sd_model.{name}, which loads the model")
+
+
+def test_building_the_panel_and_its_first_status_never_load_the_model(script, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from modules import sd_models
+
+    monkeypatch.setattr(sd_models, "model_data", SimpleNamespace(sd_model=None), raising=False)
+    monkeypatch.setattr(shared, "sd_model", LoadsOnRead())
+    components = build(script, TXT2IMG)
+    initial = script._panel.info.value  # Gradio 3.41 calls a callable value at creation (base.py:353-359)
+    assert callable(initial)
+    assert "<p>" in initial()
+    values = panel_values(components, enabled=True, positive="2")
+    assert "⚠" not in fire(components[1], values)
