@@ -104,15 +104,17 @@ def booru_vocabulary() -> frozenset[str]:
 # --------------------------------------------------------------------------------------------------
 # Syntax removal
 
+# Numbers are written \d+(?:\.\d*)?, not \d+\.?\d*: the latter splits a digit run between its two
+# quantifiers in every possible way before failing (2.5 s on a 12,000-digit run after ":").
 _ESCAPED_BRACKET = re.compile(r"\\[()\[\]{}]")
 _EXTRA_NETWORK = re.compile(r"<([A-Za-z_][\w-]*):[^<>]*>")
 _UNCLOSED_NETWORK = re.compile(r"<[A-Za-z_][\w-]*:[^<>]*$")
-_WEIGHT_BEFORE_PAREN = re.compile(r":\s*[-+]?(?:\d+\.?\d*|\.\d+)\s*(?=\))")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+_WEIGHT_BEFORE_PAREN = re.compile(r":\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*(?=\))")
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _INNER_SQUARE = re.compile(r"\[([^\[\]]*)\]")
 _EMPHASIS_OPEN = re.compile(r"[({]+")
 _SEPARATOR_KEYWORD = re.compile(r"\b(?:BREAK|AND)\b")
-_STRAY_WEIGHT = re.compile(r"(?<=\w)\s+:\s*[-+]?(?:\d+\.?\d*|\.\d+)")
+_STRAY_WEIGHT = re.compile(r"(?<=\w)\s+:\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+STALE_SECONDS = 3600  # a temporary file this old was left by a killed writer
+
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it and move it over ``path``
-    (keeping the old file's permissions)."""
-    path = Path(path)
+    (keeping the old file's permissions). A symlink is followed: its target is replaced, the link
+    stays a link. Temporary files of this name that a killed writer left are removed."""
+    path = Path(os.path.realpath(path))
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
@@ -28,6 +32,15 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             os.unlink(temporary)
         raise
     _fsync_directory(path.parent)
+    _remove_stale(path)
+
+
+def _remove_stale(path: Path) -> None:
+    now = time.time()
+    for left in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - left.stat().st_mtime > STALE_SECONDS:
+                left.unlink()
 
 
 def _replace(source: str, target: Path) -> None:

@@ -40,6 +40,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _skip_value(text: str) -> float:
+    """A value as the schedule grammar writes one (at most two decimals; ComfyUI's minus sign allowed):
+    1.999 is refused, not rounded to 2."""
+    digits = text.strip().removeprefix("-")
+    whole, _, decimals = digits.partition(".")
+    if not (whole.isascii() and decimals.isascii() and (whole + decimals).isdigit()) or len(decimals) > 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a clip skip value (a number with at most 2 decimals)"
+        )
+    return float(text)
+
+
 def _write(path: str, text: str) -> None:
     try:
         write_atomic(path, text.encode("utf-8"))
@@ -214,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.set_defaults(run=_schedule)
 
     translate = commands.add_parser("translate", help="the same layers in another host's numbering")
-    translate.add_argument("value", type=float, help="the clip skip value in the source numbering")
+    translate.add_argument("value", type=_skip_value, help="the clip skip value in the source numbering")
     translate.add_argument("--family", choices=conventions.FAMILIES, required=True)
     translate.add_argument("--from", dest="source", choices=conventions.HOSTS, required=True)
     translate.add_argument("--to", dest="target", choices=conventions.HOSTS, required=True)

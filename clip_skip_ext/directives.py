@@ -12,7 +12,9 @@ import re
 from clip_skip_ext.schedule import Schedule, ScheduleError, parse
 
 # Same shape as the WebUI's extra-network tag (modules/extra_networks.py:175 `<(\w+):([^>]+)>`).
-DIRECTIVE = re.compile(r"<clipskip:([^>]*)>", re.IGNORECASE)
+# [^<>]: an unclosed "<clipskip:" stops at the next "<", so a prompt full of them is linear, not
+# quadratic; ASCII: "ſ" (long s) and other letters that fold to ASCII under Unicode rules do not match.
+DIRECTIVE = re.compile(r"<clipskip:([^<>]*)>", re.IGNORECASE | re.ASCII)
 
 
 def extract(prompt: str, signed: bool = False) -> tuple[str, Schedule | None]:

@@ -117,11 +117,11 @@ class PolicyValue:
             fallback = tail[0] if tail else ""
             if head.lower() != "or" or not fallback.strip():
                 raise PolicyError(
-                    f"expected 'checkpoint' or 'checkpoint or VALUE' after 'checkpoint', got {rest!r}"
+                    f"expected 'checkpoint' or 'checkpoint or VALUE' after 'checkpoint', got {rest!r:.80}"
                 )
-            inner = cls.parse(fallback)
-            if inner.checkpoint:
+            if fallback.split(None, 1)[0].lower() == _CHECKPOINT:  # checked before parsing: no recursion
                 raise PolicyError("'checkpoint or checkpoint' says the same thing twice; write 'checkpoint'")
+            inner = cls.parse(fallback)
             return cls(inner.schedule, True)
         if lowered and lowered[0].isalpha():
             raise PolicyError(f"unknown value {words!r}; expected {VALUE_HELP}")
@@ -209,7 +209,9 @@ class Policy:
             raise PolicyError(f"the text is {len(text):,} characters long; the limit is {MAX_TEXT:,}")
         numbering: tuple[str, int] | None = None
         found: dict[tuple[str, str], tuple[PolicyValue, int, str]] = {}
-        for number, raw in enumerate(text.splitlines(), 1):
+        # lines end at \n, \r\n or \r only: str.splitlines() also splits at \v, \f, \x1c-\x1e, \x85,
+        # U+2028 and U+2029, which would name the wrong line and end a # comment early
+        for number, raw in enumerate(re.split(r"\r\n|\r|\n", text), 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue

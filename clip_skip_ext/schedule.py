@@ -167,7 +167,8 @@ def merge(a: Sequence[tuple[int, A]], b: Sequence[tuple[int, B]]) -> list[tuple[
     return out
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?|\.\d+)|(?P<punct>[,@%-])|(?P<other>\S))")
+# [0-9], not \d: "２" or "٤" are digits to Python but not to anyone writing a schedule
+_TOKEN = re.compile(r"\s*(?:(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)|(?P<punct>[,@%-])|(?P<other>\S))")
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:

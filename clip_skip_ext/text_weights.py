@@ -29,6 +29,7 @@ from clip_skip_ext.metadata.safetensors_header import (
     MetadataError,
     ReadCounter,
     SafetensorsHeader,
+    open_regular,
     read_header,
 )
 
@@ -92,7 +93,7 @@ def read_tensors(
     """The tensors ``names`` of ``path`` (whose header is ``header``), each read by its offsets, as float32."""
     out: dict[str, torch.Tensor] = {}
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             size = os.fstat(file.fileno()).st_size
             for name in names:
                 if name not in header.entries:

@@ -13,8 +13,10 @@ AutoV1 window, and the small JSON files beside the model. The whole file is hash
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..conventions import FAMILIES, FAMILY_NAMES, HOST_NAMES, HOSTS, ConventionError, translate
 from .civitai_info import CivitaiInfo, load_civitai_info
@@ -34,6 +36,8 @@ from .overrides import OverrideStore
 from .recommendation import Finding, Recommendation, format_skip
 from .safetensors_header import MetadataError, ReadCounter, SafetensorsHeader, read_header
 from .sidecar import read_sidecar
+
+T = TypeVar("T")
 
 KINDS = ("checkpoint", "lora")
 
@@ -209,6 +213,16 @@ class _Collector:
         self.problems += finding.problems
         self.notes += finding.notes
 
+    def safely(self, where: str, read: Callable[[], T], default: T | None = None) -> T | None:
+        """``read()``, or ``default`` with a problem naming ``where`` when it fails."""
+        try:
+            return read()
+        except MetadataError as error:
+            self.problems.append(str(error)[:500])
+        except Exception as error:  # a hostile file: wrong types, huge numbers, deep nesting
+            self.problems.append(f"{where}: cannot be read ({type(error).__name__}: {str(error)[:200]})")
+        return default
+
 
 def _check_arguments(kind: str, family: str | None, host: str) -> None:
     if kind not in KINDS:
@@ -366,43 +380,60 @@ def lookup(
     else:
         collector.notes.append(f"{path.suffix or 'no extension'}: not a safetensors file, no header metadata")
 
-    sidecar = read_sidecar(path)
-    info: CivitaiInfo | None = None
-    try:
-        info = load_civitai_info(path)
-    except MetadataError as error:
-        collector.problems.append(str(error))
+    if sha256 is not None and normalize_sha256(sha256) is None:  # the caller's mistake, not a file's
+        raise ValueError(f"sha256 {sha256!r} is not a sha256 hex digest (64 hex digits)")
+    # Each source is read on its own: one that fails, for any reason, is a problem of that source
+    # only, and the others still count (a .civitai.info of {"images": 5} must not drop the header).
+    empty = Finding()
+    sidecar = collector.safely(f"{path.stem}.json (sidecar)", lambda: read_sidecar(path), empty)
+    info: CivitaiInfo | None = collector.safely(f"{path.stem}.civitai.info", lambda: load_civitai_info(path))
     resolved, reason = _resolve_family(family, header, sidecar, info, collector)
 
-    keys = _resolve_keys(
-        path, kind, header, info, sha256, allow_hashing, hash_cache, models_dir, counter, collector
+    keys = collector.safely(
+        f"{path.name} (hashes)",
+        lambda: _resolve_keys(
+            path, kind, header, info, sha256, allow_hashing, hash_cache, models_dir, counter, collector
+        ),
+        ModelKeys(name=path.name),
     )
 
     if overrides is not None:
-        found = overrides.read(sha256=keys.sha256, autov2=keys.autov2, name=keys.name)
+        found = collector.safely(
+            "the overrides file",
+            lambda: overrides.read(sha256=keys.sha256, autov2=keys.autov2, name=keys.name),
+            empty,
+        )
         collector.add(found)
         if found.family and not reason:
             resolved, reason = found.family, found.family_reason
     collector.add(sidecar)
     if header is not None:
-        collector.add(read_header_values(header, kind, resolved))
+        collector.add(
+            collector.safely(
+                f"{path.name} (header)", lambda: read_header_values(header, kind, resolved), empty
+            )
+        )
     if info is not None:
-        collector.add(info.read(resolved))
+        collector.add(collector.safely(f"{path.stem}.civitai.info", lambda: info.read(resolved), empty))
     # Civitai ids from the info file let curated entries match another file of the same model.
-    curated_finding = find_curated(
-        default_entries() if curated is None else curated,
-        name=keys.stem,
-        family=resolved,
-        sha256=keys.sha256,
-        civitai_version_id=info.version_id if info else None,
-        civitai_model_id=info.model_id if info else None,
-        ids_from=" (from civitai.info)",
+    curated_finding = collector.safely(
+        "the curated list",
+        lambda: find_curated(
+            default_entries() if curated is None else curated,
+            name=keys.stem,
+            family=resolved,
+            sha256=keys.sha256,
+            civitai_version_id=info.version_id if info else None,
+            civitai_model_id=info.model_id if info else None,
+            ids_from=" (from civitai.info)",
+        ),
+        empty,
     )
     collector.add(curated_finding)
     if not reason and curated_finding.family:
         resolved, reason = curated_finding.family, curated_finding.family_reason
     if use_heuristics and (resolved is not None or not reason):  # not for e.g. Flux
-        guess = guess_from_name(keys.stem, resolved)
+        guess = collector.safely("the name", lambda: guess_from_name(keys.stem, resolved), empty)
         collector.add(guess)
         if not reason and guess.family:
             resolved, reason = guess.family, guess.family_reason

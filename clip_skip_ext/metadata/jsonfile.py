@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from .safetensors_header import MetadataError
+from .safetensors_header import MetadataError, open_regular
 
 # Civitai Helper's .civitai.info files hold a whole API response (descriptions, image lists): tens or
 # hundreds of KB. Anything past this is not a metadata file we want to parse.
@@ -18,7 +18,7 @@ def read_json_object(
     """The JSON object in ``path``; MetadataError naming the file and ``what`` it is if that fails."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as file:
+        with open_regular(name) as file:
             size = os.fstat(file.fileno()).st_size
             if size > max_bytes:
                 raise MetadataError(f"{name}: {what} is {size} bytes; the limit is {max_bytes} bytes")
@@ -37,6 +37,8 @@ def read_json_object(
         ) from error
     except RecursionError as error:
         raise MetadataError(f"{name}: {what} nests JSON too deeply") from error
+    except ValueError as error:  # a number of more than 4,300 digits (Python's int limit)
+        raise MetadataError(f"{name}: {what} is not readable JSON: {str(error)[:80]}") from error
     if not isinstance(data, dict):
         raise MetadataError(f"{name}: {what} is a JSON {type(data).__name__}; expected a JSON object")
     return data

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FILENAME = "clip_skip_overrides.json"
 FORMAT = "clip-skip-control overrides"
 VERSION = 1
+REREAD_DELAY = 0.25  # seconds before a second reading of a file that does not parse
 
 
 class OverrideStoreError(RuntimeError):
@@ -231,6 +232,17 @@ class OverrideStore:
         if not locked:  # recheck and move aside under the lock, so that only one process does it
             with self._locked():
                 return self._read_document(locked=True)
+        # An editor that rewrites the file in place (truncate, then write) takes no lock: give it a
+        # moment and read once more before calling the file corrupt.
+        time.sleep(REREAD_DELAY)
+        try:
+            document, problem = _parse_document(self.path.read_bytes())
+        except FileNotFoundError:
+            return _empty()
+        except OSError as error:
+            raise OverrideStoreError(f"cannot read {self.path}: {error}") from error
+        if document is not None:
+            return document
         self._move_aside(problem)
         return _empty()
 
@@ -297,6 +309,10 @@ def _parse_document(raw: bytes) -> tuple[dict | None, str]:
         return None, f"not UTF-8 text (byte {error.start})"
     except json.JSONDecodeError as error:
         return None, f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+    except ValueError as error:  # e.g. a number of more than 4,300 digits (Python's int limit)
+        return None, f"not readable JSON ({str(error)[:80]})"
+    except RecursionError:
+        return None, "JSON nested too deeply"
     if not isinstance(document, dict):
         return None, f"a JSON {type(document).__name__}, not an object"
     if not isinstance(document.get("overrides"), dict):

@@ -67,6 +67,12 @@ class Finding:
         return self.recommendations[0] if self.recommendations else None
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a 10 MB value must not become a 10 MB message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
 def parse_skip(raw: object, where: str) -> float | None:
     """A clip skip value read from a file: a number, None for "not recorded", MetadataError otherwise.
 
@@ -78,7 +84,10 @@ def parse_skip(raw: object, where: str) -> float | None:
     if isinstance(raw, bool):
         raise MetadataError(f"{where}: clip skip {raw!r} is a boolean; expected a number such as 2")
     if isinstance(raw, (int, float)):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an int of hundreds of digits
+            raise MetadataError(f"{where}: clip skip {_shown(raw)} is not a finite number") from None
     elif isinstance(raw, str):
         text = raw.strip()
         if text.lower() in UNKNOWN_MARKERS:
@@ -87,14 +96,14 @@ def parse_skip(raw: object, where: str) -> float | None:
             value = float(text)
         except ValueError:
             raise MetadataError(
-                f"{where}: clip skip {raw!r} is not a number; expected a number such as 2"
+                f"{where}: clip skip {_shown(raw)} is not a number; expected a number such as 2"
             ) from None
     else:
         raise MetadataError(
-            f"{where}: clip skip is a {type(raw).__name__} ({raw!r:.40}); expected a number such as 2"
+            f"{where}: clip skip is a {type(raw).__name__} ({_shown(raw, 40)}); expected a number such as 2"
         )
     if not math.isfinite(value):
-        raise MetadataError(f"{where}: clip skip {raw!r} is not a finite number")
+        raise MetadataError(f"{where}: clip skip {_shown(raw)} is not a finite number")
     return value
 
 

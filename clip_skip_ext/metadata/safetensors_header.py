@@ -13,9 +13,12 @@ than ``MAX_HEADER_BYTES`` or read tensor data.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 # The safetensors library's own limit (MAX_HEADER_SIZE = 100_000_000 in its Rust crate).
 MAX_HEADER_BYTES = 100_000_000
@@ -58,6 +61,21 @@ class SafetensorsHeader:
         return LENGTH_BYTES + self.header_length
 
 
+def open_regular(name: str) -> BinaryIO:
+    """``open(name, "rb")`` for a regular file only: a FIFO, a device or a socket named like a model
+    would block ``open`` or a read forever. OSError (as ``open`` raises) for anything else."""
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", name)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_header(path: str | os.PathLike[str], counter: ReadCounter | None = None) -> SafetensorsHeader:
     """Read and check the header of ``path``; raise MetadataError naming the file if it is not valid.
 
@@ -66,7 +84,7 @@ def read_header(path: str | os.PathLike[str], counter: ReadCounter | None = None
     """
     name = os.fspath(path)
     try:
-        with open(name, "rb") as file:
+        with open_regular(name) as file:
             size = os.fstat(file.fileno()).st_size
             prefix = file.read(LENGTH_BYTES)
             read = len(prefix)
@@ -119,6 +137,8 @@ def _parse(name: str, length: int, raw: bytes, read: int) -> SafetensorsHeader:
         ) from error
     except RecursionError as error:
         raise MetadataError(f"{name}: the header nests JSON too deeply to be a safetensors header") from error
+    except ValueError as error:  # a number of more than 4,300 digits (Python's int limit)
+        raise MetadataError(f"{name}: the header is not readable JSON: {str(error)[:80]}") from error
     if not isinstance(data, dict):
         raise MetadataError(
             f"{name}: the header is a JSON {type(data).__name__}, expected a JSON object of tensor entries"

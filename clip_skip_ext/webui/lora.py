@@ -32,7 +32,7 @@ from clip_skip_ext.schedule import format_value
 from clip_skip_ext.webui import checkpoint
 
 # extra_networks.py:175 `<(\w+):([^>]+)>` for the two names the Lora extension registers.
-LORA_TAG = re.compile(r"<(lora|lyco):([^>]+)>")
+LORA_TAG = re.compile(r"<(lora|lyco):([^<>]+)>")  # [^<>]: linear on unclosed tags
 LORA_EXTENSIONS = (".pt", ".ckpt", ".safetensors")  # Lora/networks.py:651-652
 _LOCK = threading.Lock()  # guards _SCANS
 SCAN_SECONDS = 30.0  # how long a scan of the LoRA folders is reused (only without the host registry)
