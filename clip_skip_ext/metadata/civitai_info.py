@@ -190,4 +190,11 @@ def load_civitai_info(model_path: str | os.PathLike[str]) -> CivitaiInfo | None:
     path = civitai_info_path(model_path)
     if not path.is_file():
         return None
-    return CivitaiInfo(path, read_json_object(path, "the Civitai Helper info file"))
+    data = read_json_object(path, "the Civitai Helper info file")
+    for key in ("images", "files", "trainedWords"):
+        if data.get(key) is not None and not isinstance(data[key], list):
+            raise MetadataError(f"{path}: {key!r} is a JSON {type(data[key]).__name__}; expected a list")
+    for key in ("model",):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise MetadataError(f"{path}: {key!r} is a JSON {type(data[key]).__name__}; expected an object")
+    return CivitaiInfo(path, data)

@@ -366,7 +366,10 @@ def lookup(
     collector = _Collector()
     if not path.is_file():
         reason = "given" if family else ""
-        problems = (f"{path}: no such file",)
+        problems = (
+            f"{path}: "
+            + ("not a regular file (a FIFO, device or socket)" if path.exists() else "no such file"),
+        )
         return Result(
             str(path), kind, host, family, reason, problems=problems, keys=ModelKeys(name=path.name)
         )

@@ -219,7 +219,7 @@ class HostHashCache:
                 ).fetchone()
             finally:
                 connection.close()
-        except sqlite3.Error as error:
+        except (sqlite3.Error, UnicodeError) as error:  # UnicodeError: a non-UTF-8 file name as key
             self._problem(f"{database}: cannot read the host's hash cache: {error}")
             return None
         if row is None:
@@ -233,8 +233,10 @@ class HostHashCache:
                 return _NoGlobals(io.BytesIO(blob)).load()
             if mode == 4:  # MODE_PICKLE stored inline
                 return _NoGlobals(io.BytesIO(bytes(value))).load()
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError) as error:
-            self._problem(f"{database}: cannot decode the entry {title!r}: {error}")
+        except Exception as error:  # a malformed pickle raises almost anything (AttributeError, IndexError…)
+            self._problem(
+                f"{database}: cannot decode the entry {title!r}: {type(error).__name__}: {str(error)[:120]}"
+            )
         return None
 
     def _entry_json(self, subsection: str, title: str) -> object:

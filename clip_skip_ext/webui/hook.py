@@ -86,6 +86,10 @@ class ConditioningHook:
                 )
                 for v in needed
             }
+        # Forge's engines keep the last skip set (processing.py:472 sets it from the option at every
+        # encode): put them back at the host's value, for code that encodes without that call.
+        if hasattr(model, "set_clip_skip"):
+            model.set_clip_skip(int(getattr(host.shared.opts, "CLIP_stop_at_last_layers", 1)))
         if len(needed) == 1 and all(s.is_constant and s.items[0].value == needed[0] for s in schedules):
             return by_skip[needed[0]]
         breakpoints = [s.breakpoints(run_steps, multiplier) for s in schedules]

@@ -47,6 +47,8 @@ def test_schedule_and_negative_on_forge(script, forge):
 def test_the_engine_is_left_at_the_hosts_value_after(script, forge):
     shared.opts.data["CLIP_stop_at_last_layers"] = 1
     run(script, [True, "4@50%, 2"])
+    # at once, for code that calls get_learned_conditioning without processing.py:472's set_clip_skip
+    assert forge.text_processing_engine.clip_skip == 1
     run()  # the next plain generation sets the engine from the option again (processing.py:472)
     assert forge.text_processing_engine.clip_skip == 1
     assert shared.opts.data["CLIP_stop_at_last_layers"] == 1
