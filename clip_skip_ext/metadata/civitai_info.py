@@ -1,4 +1,4 @@
-"""Civitai Helper's ``<model>.civitai.info`` file.
+"""Civitai Helper's ``<model>.civitai.info`` file, and CivitAI Browser+'s ``<model>.api_info.json``.
 
 Both Civitai Helper forks write it beside the model as ``<base>.civitai.info`` (zixaphir
 ``ch_lib/model.py:56-64``, ``SUFFIX = ".civitai"`` in ``ch_lib/civitai.py:11``, ``CIVITAI_EXT = ".info"``
@@ -7,6 +7,15 @@ response for the model version found by the file's sha256: ``id`` (version), ``m
 ``baseModel``, ``files[].hashes`` and ``images[].meta`` (the example images' generation parameters,
 A1111 infotext keys such as ``"Clip skip": "2"``; ``meta`` may be null or ``{}``), plus, for LoRAs
 trained on Civitai, ``trainingDetails.params.clipSkip`` (kohya-style training parameters).
+
+CivitAI Browser+ (BlafKing/sd-civitai-browser-plus b3d3ecf, and its successor Browser Neo) writes,
+with its setting ``save_api_info``, ``<base>.api_info.json`` beside the model
+(``scripts/civitai_file_manage.py:683-687``, the name from ``get_save_path_and_name`` :902-915): the
+Civitai *model* item (``gl.json_info = item``, :691-698): ``id``, ``name``, ``type``,
+``description`` and ``modelVersions[]``, each a model-version response as above (without ``model``
+and ``modelId``). The version is the one whose ``files[].name`` is this file's name (the way
+``find_and_save`` matches it, :691-697), else the only one; it is then read as a ``.civitai.info``.
+``.civitai.info`` wins when both exist.
 
 Conventions: image ``"Clip skip"`` values come from whatever host made each image (A1111, Forge,
 ComfyUI front ends, Civitai's generator); they are taken as A1111 numbering, the format they are
@@ -28,6 +37,7 @@ from .recommendation import Finding, Recommendation, format_skip, parse_skip
 from .safetensors_header import MetadataError
 
 INFO_SUFFIX = ".civitai.info"
+API_INFO_SUFFIX = ".api_info.json"
 TRAINING_CONFIDENCE = 0.7
 IMAGES_MAX_CONFIDENCE = 0.6
 IMAGE_KEYS = ("Clip skip", "clipSkip")  # A1111 infotext key; Civitai generator key
@@ -45,6 +55,7 @@ class CivitaiInfo:
 
     path: Path
     data: dict[str, object]
+    label: str = "civitai.info"  # how sources name the file: "civitai.info" or "api_info.json"
 
     @property
     def family(self) -> FamilyHint:
@@ -105,7 +116,7 @@ class CivitaiInfo:
                     Recommendation(
                         skip=training,
                         convention="kohya",
-                        source=f"civitai.info (training parameters) {self.path.name}",
+                        source=f"{self.label} (training parameters) {self.path.name}",
                         confidence=TRAINING_CONFIDENCE,
                         detail=f"trainingDetails.params.clipSkip = {format_skip(training)} (kohya numbering)",
                         origin="civitai",
@@ -178,23 +189,59 @@ class CivitaiInfo:
         return Recommendation(
             skip=top_value,
             convention="a1111",
-            source=f"civitai.info ({top_count} of {stated} images)",
+            source=f"{self.label} ({top_count} of {stated} images)",
             confidence=round(confidence, 3),
             detail=detail,
             origin="civitai",
         )
 
 
-def load_civitai_info(model_path: str | os.PathLike[str]) -> CivitaiInfo | None:
-    """The model's ``.civitai.info``, None if there is none; MetadataError if it cannot be read."""
-    path = civitai_info_path(model_path)
-    if not path.is_file():
-        return None
-    data = read_json_object(path, "the Civitai Helper info file")
+def _checked(path: Path, data: dict[str, object]) -> dict[str, object]:
+    """``data`` with the keys the reader iterates checked for their JSON types."""
     for key in ("images", "files", "trainedWords"):
         if data.get(key) is not None and not isinstance(data[key], list):
             raise MetadataError(f"{path}: {key!r} is a JSON {type(data[key]).__name__}; expected a list")
     for key in ("model",):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise MetadataError(f"{path}: {key!r} is a JSON {type(data[key]).__name__}; expected an object")
-    return CivitaiInfo(path, data)
+    return data
+
+
+def _version_of(path: Path, item: dict[str, object], file_name: str) -> dict[str, object]:
+    """The model version of ``item`` (an api_info.json) that holds ``file_name``, as a version response."""
+    versions = item.get("modelVersions")
+    if not isinstance(versions, list) or not all(isinstance(v, dict) for v in versions):
+        raise MetadataError(f"{path}: 'modelVersions' is not a list of objects")
+    holding = [
+        v
+        for v in versions
+        if any(
+            isinstance(f, dict) and f.get("name") == file_name
+            for f in v.get("files") or []
+            if isinstance(v.get("files"), list)
+        )
+    ]
+    chosen = holding[:1] or (versions if len(versions) == 1 else [])
+    if not chosen:
+        raise MetadataError(
+            f"{path}: none of its {len(versions)} model versions lists the file {file_name!r}"
+        )
+    version = dict(chosen[0])
+    version.setdefault("modelId", item.get("id"))
+    version.setdefault("model", {k: item[k] for k in ("name", "type", "description") if k in item})
+    return version
+
+
+def load_civitai_info(model_path: str | os.PathLike[str]) -> CivitaiInfo | None:
+    """The model's ``.civitai.info``, else its ``.api_info.json``; None if it has neither,
+    MetadataError (naming the file and key) if the one there cannot be read."""
+    path = civitai_info_path(model_path)
+    if path.is_file():
+        return CivitaiInfo(path, _checked(path, read_json_object(path, "the Civitai Helper info file")))
+    base, _ = os.path.splitext(os.fspath(model_path))
+    api = Path(base + API_INFO_SUFFIX)
+    if not api.is_file():
+        return None
+    item = read_json_object(api, "the CivitAI Browser+ api_info file")
+    version = _version_of(api, item, Path(model_path).name)
+    return CivitaiInfo(api, _checked(api, version), "api_info.json")

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from metadata_helpers import SD1_LORA, SD2_CHECKPOINT, SDXL_CHECKPOINT, SDXL_LORA, write_json, write_model
+from metadata_helpers import (
+    SD1_CHECKPOINT,
+    SD1_LORA,
+    SD2_CHECKPOINT,
+    SDXL_CHECKPOINT,
+    SDXL_LORA,
+    write_json,
+    write_model,
+)
 
 from clip_skip_ext.metadata import (
     MetadataError,
     Recommendation,
+    database,
     family_from_civitai_base_model,
     family_from_header,
     family_from_sd_version,
@@ -386,3 +395,48 @@ def test_name_heuristics_are_flagged_and_family_aware(stem, family, expected):
     assert rec.source == "name heuristic"
     assert rec.confidence == 0.2
     assert ("family assumed" in rec.detail) == (family is None)
+
+
+def api_info(versions):
+    """A CivitAI Browser+ api_info.json: the Civitai model item (civitai_file_manage.py:683-698)."""
+    return {
+        "id": 77,
+        "name": "Some Model",
+        "type": "Checkpoint",
+        "description": "<p>x</p>",
+        "modelVersions": versions,
+    }
+
+
+def version(vid, file_name, skips, base="SD 1.5"):
+    return {
+        "id": vid,
+        "baseModel": base,
+        "files": [{"name": file_name, "hashes": {}}],
+        "images": [{"meta": {"Clip skip": str(s)}} for s in skips],
+    }
+
+
+def test_civitai_browser_plus_api_info_is_read_for_this_files_version(tmp_path):
+    path = write_model(tmp_path / "m_v2.safetensors", None, SD1_CHECKPOINT)
+    info = api_info([version(1, "m_v1.safetensors", [1, 1, 1]), version(2, "m_v2.safetensors", [2, 2, 2])])
+    write_json(tmp_path / "m_v2.api_info.json", info)
+    result = database.lookup(path, host="a1111")
+    assert result.value == 2
+    assert result.recommendation.source == "api_info.json (3 of 3 images)"
+    assert result.family == "sd1"
+    loaded = load_civitai_info(path)
+    assert (loaded.version_id, loaded.model_id) == (2, 77)
+
+
+def test_civitai_info_wins_over_api_info_and_a_foreign_api_info_is_a_clear_problem(tmp_path):
+    path = write_model(tmp_path / "m.safetensors", None, SD1_CHECKPOINT)
+    write_json(
+        tmp_path / "m.api_info.json",
+        api_info([version(1, "a.safetensors", [2]), version(2, "b.safetensors", [2])]),
+    )
+    result = database.lookup(path, host="a1111", use_heuristics=False)
+    assert result.value is None
+    assert any("none of its 2 model versions lists the file 'm.safetensors'" in p for p in result.problems)
+    write_json(tmp_path / "m.civitai.info", version(5, "m.safetensors", [3, 3, 3]))
+    assert database.lookup(path, host="a1111").recommendation.source == "civitai.info (3 of 3 images)"

@@ -336,7 +336,8 @@ def test_infotext_round_trips_through_png_info():
 
 
 def error_text(answer):
-    return answer.get("errors") or answer.get("message") or ""  # A1111 / Forge (api.py handle_exception)
+    # A1111 (api.py handle_exception: "errors"), Forge ("message"; an HTTPException: FastAPI's "detail")
+    return answer.get("errors") or answer.get("message") or answer.get("detail") or ""
 
 
 def test_invalid_input_fails_with_its_message_and_leaves_options_unchanged():
