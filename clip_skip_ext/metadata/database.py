@@ -184,6 +184,10 @@ def _translate(
 ) -> Candidate:
     if family is None and family_reason:
         return Candidate(recommendation, None, f"no clip skip numbering for this model ({family_reason})")
+    if family is None and recommendation.convention == host:
+        return Candidate(
+            recommendation, recommendation.skip
+        )  # the host's own numbering: nothing to translate
     if family is None:
         return Candidate(recommendation, None, "the model family is unknown; pass family= (sd1, sd2 or sdxl)")
     try:

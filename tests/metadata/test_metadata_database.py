@@ -139,10 +139,12 @@ def test_family_can_be_given_and_disagreement_is_noted(tmp_path):
 
 def test_unknown_family_gives_no_value_but_keeps_the_candidate(tmp_path):
     path = write_model(tmp_path / "m.safetensors", {"modelspec.encoder_layer": "2"}, ("some.weight",))
-    result = lookup(path, host="a1111", curated=())
+    result = lookup(path, host="comfyui", curated=())
     assert result.family is None
     assert result.value is None
     assert "pass family=" in result.candidates[0].problem
+    # in the host's own numbering (A1111 → A1111) there is nothing to translate (issue 14)
+    assert lookup(path, host="a1111", curated=()).value == 2
 
 
 def test_flux_is_named_as_unsupported(tmp_path):

@@ -440,3 +440,14 @@ def test_civitai_info_wins_over_api_info_and_a_foreign_api_info_is_a_clear_probl
     assert any("none of its 2 model versions lists the file 'm.safetensors'" in p for p in result.problems)
     write_json(tmp_path / "m.civitai.info", version(5, "m.safetensors", [3, 3, 3]))
     assert database.lookup(path, host="a1111").recommendation.source == "civitai.info (3 of 3 images)"
+
+
+def test_a_value_in_the_hosts_own_numbering_needs_no_model_family(tmp_path):
+    # an unrecognisable file: no family from its tensors, sidecar or name
+    path = write_model(tmp_path / "mystery.safetensors", None, ("some.tensor",))
+    write_json(tmp_path / "mystery.json", {"clip skip": 3})
+    same = database.lookup(path, host="a1111", use_heuristics=False)
+    assert (same.family, same.value) == (None, 3)
+    other = database.lookup(path, host="comfyui", use_heuristics=False)
+    assert other.value is None  # A1111 3 in ComfyUI numbering depends on the family
+    assert "the model family is unknown" in " ".join(c.problem or "" for c in other.candidates)
