@@ -80,7 +80,7 @@ class CivitaiInfo:
         The info file was found by this file's sha256, so the version is right; among several files
         only the name tells which one this is.
         """
-        files = [entry for entry in self.data.get("files") or [] if isinstance(entry, dict)]
+        files = _files(self.data)
         named = [entry for entry in files if entry.get("name") == file_name]
         models = [entry for entry in files if entry.get("type", "Model") in ("Model", "Pruned Model")]
         chosen, how = (
@@ -196,6 +196,12 @@ class CivitaiInfo:
         )
 
 
+def _files(version: dict[str, object]) -> list[dict[str, object]]:
+    """The ``files`` entries of a model-version response that are objects."""
+    files = version.get("files")
+    return [entry for entry in files if isinstance(entry, dict)] if isinstance(files, list) else []
+
+
 def _checked(path: Path, data: dict[str, object]) -> dict[str, object]:
     """``data`` with the keys the reader iterates checked for their JSON types."""
     for key in ("images", "files", "trainedWords"):
@@ -212,15 +218,7 @@ def _version_of(path: Path, item: dict[str, object], file_name: str) -> dict[str
     versions = item.get("modelVersions")
     if not isinstance(versions, list) or not all(isinstance(v, dict) for v in versions):
         raise MetadataError(f"{path}: 'modelVersions' is not a list of objects")
-    holding = [
-        v
-        for v in versions
-        if any(
-            isinstance(f, dict) and f.get("name") == file_name
-            for f in v.get("files") or []
-            if isinstance(v.get("files"), list)
-        )
-    ]
+    holding = [v for v in versions if any(f.get("name") == file_name for f in _files(v))]
     chosen = holding[:1] or (versions if len(versions) == 1 else [])
     if not chosen:
         raise MetadataError(

@@ -149,6 +149,18 @@ def loaded_model() -> Any:
     return getattr(shared, "sd_model", None)
 
 
+def load_selected_model() -> bool:
+    """Load the selected checkpoint as Forge and Neo do at the first generation (processing.py:804
+    ``forge_model_reload()``); False on a host that has no lazy load (A1111 loads at start-up)."""
+    from modules import sd_models
+
+    reload = getattr(sd_models, "forge_model_reload", None)
+    if reload is None:
+        return False
+    reload()
+    return True
+
+
 def current_family() -> str | None:
     model = loaded_model()
     return model_family(model) if model is not None else None

@@ -27,18 +27,6 @@ from clip_skip_ext import conventions, directives, heatmap, inspector
 from clip_skip_ext.webui import host, memo
 
 
-def _load_selected() -> bool:
-    """Forge and Neo load the selected checkpoint at the first generation (processing.py:804
-    ``forge_model_reload()``); the button loads it the same way. False where the host has no lazy load."""
-    from modules import sd_models
-
-    reload = getattr(sd_models, "forge_model_reload", None)
-    if reload is None:
-        return False
-    reload()
-    return True
-
-
 def _first_prompt(prompt: str, steps: int) -> str:
     from modules import extra_networks, prompt_parser
 
@@ -85,7 +73,7 @@ def inspect_html(prompt: str, tab: str = "txt2img", steps: int = 20) -> str:
     step (of ``steps``), or why there is none."""
     try:
         family, host_name = host.current_family(), host.host_name()
-        if family is None and _load_selected():
+        if family is None and host.load_selected_model():
             family = host.current_family()
         started = time.perf_counter()
         if family is None:
