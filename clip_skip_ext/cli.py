@@ -202,9 +202,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from clip_skip_ext import scan  # only this command needs the metadata database
+    from clip_skip_ext import scan_report  # only this command needs the metadata database
 
-    return scan.run(args)
+    return scan_report.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -332,8 +332,12 @@ def test_progress_goes_to_stderr_only_on_a_terminal(models: Path) -> None:
     os.close(leader)
     progress = b"".join(chunks).decode()
     assert result.returncode == 0
-    assert progress.startswith("\rscanning 1/13 ")  # every model-like file counts
-    assert progress.endswith("\r\x1b[K")
+    # tqdm's bar, drawn although a new pseudo-terminal reports 0 x 0 characters
+    assert progress.startswith("\rscanning: 0/13 |")  # every model-like file counts
+    assert "/13 |" in progress
+    assert ".safetensors" in progress
+    assert progress.endswith("\r")  # the bar is wiped at the end (leave=False)
+    assert progress.rstrip("\r").split("\r")[-1].strip() == ""
     assert len(json.loads(result.stdout)) == len(EXPECTED_PATHS)  # stdout stays pure JSON
 
 

@@ -15,7 +15,6 @@ from .civitai_info import CivitaiInfo, civitai_info_path, load_civitai_info
 from .curated import CuratedEntry, default_entries, find_curated, load_curated
 from .database import KINDS, Candidate, ModelKeys, Result, lookup
 from .family import family_from_civitai_base_model, family_from_header, family_from_sd_version
-from .file_lock import FileLock, LockTimeout
 from .hashes import (
     HostHashCache,
     addnet_hash,
@@ -41,10 +40,8 @@ __all__ = [
     "Candidate",
     "CivitaiInfo",
     "CuratedEntry",
-    "FileLock",
     "Finding",
     "HostHashCache",
-    "LockTimeout",
     "MetadataError",
     "ModelKeys",
     "Override",

@@ -9,7 +9,7 @@ updating or reinstalling the extension keeps it. The file::
                    "name:<file name>": {...}}}
 
 Entries are keyed by the file's sha256 when it is known, else by its file name. Every change is a
-read-modify-write under an inter-process lock (``file_lock.FileLock``), written to a temporary file
+read-modify-write under an inter-process lock (py-filelock's ``FileLock`` on ``<file>.lock``), written to a temporary file
 in the same directory, flushed to disk and moved over the old file with ``os.replace``: a crash
 leaves either the old or the new file, and two processes saving at once lose no update. A file that
 is not valid JSON of this shape is renamed to ``<name>.corrupt-<timestamp>`` with a warning, never
@@ -18,18 +18,21 @@ silently overwritten; an entry that cannot be read is skipped with a warning but
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import filelock
+
 from ..atomic import write_atomic
 from ..conventions import HOST_NAMES, HOSTS, ConventionError, neighbours
-from .file_lock import FileLock, LockTimeout
 from .hashes import normalize_sha256
 from .recommendation import Finding, Recommendation, format_skip
 
@@ -212,12 +215,28 @@ class OverrideStore:
 
     # ---- file handling ---------------------------------------------------------------------------
 
-    def _locked(self) -> FileLock:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold ``<file>.lock`` (py-filelock: ``fcntl.flock`` on POSIX, ``msvcrt`` on Windows, which
+        the operating system drops when a process dies) for one read-modify-write."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise OverrideStoreError(f"cannot create the folder for {self.path}: {error}") from error
-        return _ErrorWrappingLock(self.path, self.lock_timeout)
+        lock = filelock.FileLock(f"{self.path}.lock", timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise OverrideStoreError(
+                f"could not lock {self.path} within {self.lock_timeout:g} s: another process "
+                "(a WebUI or a scan) is writing it; try again"
+            ) from None
+        except OSError as error:
+            raise OverrideStoreError(f"cannot lock {self.path}: {error}") from error
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _read_document(self, *, locked: bool = False) -> dict:
         try:
@@ -283,18 +302,6 @@ class OverrideStore:
             raise OverrideStoreError(
                 f"could not save {self.path}: {error}; the previous file is unchanged"
             ) from error
-
-
-class _ErrorWrappingLock(FileLock):
-    """FileLock whose timeout and OS errors surface as OverrideStoreError."""
-
-    def acquire(self) -> None:
-        try:
-            super().acquire()
-        except LockTimeout as error:
-            raise OverrideStoreError(str(error)) from error
-        except OSError as error:
-            raise OverrideStoreError(f"cannot lock {self.path}: {error}") from error
 
 
 def _empty() -> dict:

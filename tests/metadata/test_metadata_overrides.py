@@ -7,9 +7,10 @@ import logging
 import multiprocessing
 import os
 
+import filelock
 import pytest
 
-from clip_skip_ext.metadata import FileLock, LockTimeout, OverrideStore, OverrideStoreError
+from clip_skip_ext.metadata import OverrideStore, OverrideStoreError
 
 SHA = "ab" * 32
 OTHER = "cd" * 32
@@ -95,7 +96,7 @@ def test_a_failed_replace_leaves_the_old_file_intact_and_no_temporary(tmp_path, 
         store.set(skip=3, convention="a1111", sha256=OTHER)
     monkeypatch.undo()
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json", "o.json.lock"]
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".lock"] == ["o.json"]  # no temporary file left
 
 
 def _crash_before_replace(path: str) -> None:
@@ -186,19 +187,33 @@ def test_a_file_from_a_newer_version_is_read_but_not_overwritten(tmp_path):
 
 def test_a_held_lock_times_out_with_a_clear_error(tmp_path):
     path = tmp_path / "o.json"
-    held = FileLock(path, timeout=1)
+    held = filelock.FileLock(f"{path}.lock", timeout=1)
     with held, pytest.raises(OverrideStoreError, match=r"could not lock .*o\.json within 0\.2 s"):
         OverrideStore(path, lock_timeout=0.2).set(skip=2, convention="a1111", sha256=SHA)
     OverrideStore(path, lock_timeout=0.2).set(skip=2, convention="a1111", sha256=SHA)
 
 
-def test_the_exclusive_file_fallback_lock(tmp_path):
+def test_a_lock_held_by_another_process_excludes_this_one(tmp_path):
+    """The lock is an OS lock on ``o.json.lock``, shared by every process that opens the store."""
     path = tmp_path / "o.json"
-    with FileLock(path, mechanism="exclusive-file"), pytest.raises(LockTimeout, match="exists"):
-        FileLock(path, timeout=0.1, mechanism="exclusive-file").acquire()
-    with FileLock(path, timeout=0.1, mechanism="exclusive-file"):
-        pass
-    assert not (tmp_path / "o.json.lock.owner").exists()
+    context = multiprocessing.get_context("spawn")
+    ready, done = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(f"{path}.lock", ready, done))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        with pytest.raises(OverrideStoreError, match="could not lock"):
+            OverrideStore(path, lock_timeout=0.2).set(skip=2, convention="a1111", sha256=SHA)
+    finally:
+        done.set()
+        holder.join(60)
+    OverrideStore(path, lock_timeout=5).set(skip=2, convention="a1111", sha256=SHA)
+
+
+def _hold_lock(lock_path: str, ready, done) -> None:
+    with filelock.FileLock(lock_path):
+        ready.set()
+        done.wait(60)
 
 
 def _write_many(path: str, worker: int, count: int) -> None:
