@@ -286,11 +286,19 @@ def short_source(recommendation: Recommendation) -> str:
     if origin == "header" and inner:
         return f"header {inner.group(1)}"
     if origin == "civitai" and inner:
-        return f"civitai.info ({inner.group(1)})"
+        return f"{source.split(' ')[0]} ({inner.group(1)})"  # civitai.info, api_info.json, metadata.json
     if origin == "curated":
         how = re.search(r"matched by (sha256|Civitai version|Civitai model|name)", recommendation.detail)
         return f"curated (by {how.group(1)})" if how else "curated"
-    labels = {"override": "user override", "sidecar": "sidecar .json", "heuristic": "name (guess)"}
+    if source.startswith("Lora-Manager"):
+        return "Lora-Manager usage tips"
+    labels = {
+        "override": "user override",
+        "sidecar": "sidecar .json",
+        "history": "your images",
+        "description": "description (prose)",
+        "heuristic": "name (guess)",
+    }
     return labels.get(origin, source[:40])
 
 

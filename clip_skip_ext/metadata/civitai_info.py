@@ -131,7 +131,20 @@ class CivitaiInfo:
             notes=tuple(notes),
             family=self.family[0],
             family_reason=self.family[1],
+            texts=tuple(self.texts()),
         )
+
+    def texts(self) -> list[tuple[str, str]]:
+        """The version's ``description`` and the model's (``model.description``), Civitai HTML."""
+        model = self.data.get("model")
+        found = [
+            (f"{self.path.name} version description", self.data.get("description")),
+            (
+                f"{self.path.name} model description",
+                model.get("description") if isinstance(model, dict) else None,
+            ),
+        ]
+        return [(label, text) for label, text in found if isinstance(text, str) and text.strip()]
 
     def _training_value(self, problems: list[str]) -> float | None:
         details = self.data.get("trainingDetails")
@@ -202,8 +215,8 @@ def _files(version: dict[str, object]) -> list[dict[str, object]]:
     return [entry for entry in files if isinstance(entry, dict)] if isinstance(files, list) else []
 
 
-def _checked(path: Path, data: dict[str, object]) -> dict[str, object]:
-    """``data`` with the keys the reader iterates checked for their JSON types."""
+def checked_version(path: Path, data: dict[str, object]) -> dict[str, object]:
+    """A model-version response ``data`` with the keys the reader iterates checked for their JSON types."""
     for key in ("images", "files", "trainedWords"):
         if data.get(key) is not None and not isinstance(data[key], list):
             raise MetadataError(f"{path}: {key!r} is a JSON {type(data[key]).__name__}; expected a list")
@@ -235,11 +248,13 @@ def load_civitai_info(model_path: str | os.PathLike[str]) -> CivitaiInfo | None:
     MetadataError (naming the file and key) if the one there cannot be read."""
     path = civitai_info_path(model_path)
     if path.is_file():
-        return CivitaiInfo(path, _checked(path, read_json_object(path, "the Civitai Helper info file")))
+        return CivitaiInfo(
+            path, checked_version(path, read_json_object(path, "the Civitai Helper info file"))
+        )
     base, _ = os.path.splitext(os.fspath(model_path))
     api = Path(base + API_INFO_SUFFIX)
     if not api.is_file():
         return None
     item = read_json_object(api, "the CivitAI Browser+ api_info file")
     version = _version_of(api, item, Path(model_path).name)
-    return CivitaiInfo(api, _checked(api, version), "api_info.json")
+    return CivitaiInfo(api, checked_version(api, version), "api_info.json")

@@ -21,6 +21,7 @@ from typing import TypeVar
 from ..conventions import FAMILIES, FAMILY_NAMES, HOST_NAMES, HOSTS, ConventionError, translate
 from .civitai_info import CivitaiInfo, load_civitai_info
 from .curated import CuratedEntry, default_entries, find_curated
+from .description import read_description_file, read_descriptions
 from .family import family_from_header
 from .hashes import (
     HostHashCache,
@@ -32,6 +33,7 @@ from .hashes import (
 )
 from .header_source import read_header_values
 from .heuristics import guess_from_name
+from .lora_manager import LoraManagerFile, load_lora_manager
 from .overrides import OverrideStore
 from .recommendation import Finding, Recommendation, format_skip
 from .safetensors_header import MetadataError, ReadCounter, SafetensorsHeader, read_header
@@ -267,6 +269,7 @@ def _resolve_keys(
     models_dir: str | os.PathLike[str] | None,
     counter: ReadCounter,
     collector: _Collector,
+    manager: LoraManagerFile | None = None,
 ) -> ModelKeys:
     """The model's hashes from, in order: the caller, the header, the host's cache, hashing (if
     allowed), the civitai.info file (unverified). AutoV1 is always computed for checkpoints (64 KiB)."""
@@ -305,6 +308,11 @@ def _resolve_keys(
         reported = hashes.get("AutoV3", "").strip().lower()
         if short is None and kind == "lora" and len(reported) >= 12:
             short, tensors_source = reported[:12], f"civitai.info ({how}; not verified)"
+    if digest is None and manager is not None and normalize_sha256(manager.data.get("sha256")):
+        digest, digest_source = (
+            normalize_sha256(manager.data["sha256"]),
+            f"{manager.path.name} (not verified)",
+        )
     return ModelKeys(
         name=path.name,
         sha256=digest,
@@ -320,9 +328,11 @@ def _resolve_family(
     header: SafetensorsHeader | None,
     sidecar: Finding,
     info: CivitaiInfo | None,
+    manager: LoraManagerFile | None,
     collector: _Collector,
 ) -> tuple[str | None, str]:
-    """(family, reason): the caller's, else the header's, the sidecar's, the civitai.info's."""
+    """(family, reason): the caller's, else the header's, the sidecar's, the civitai.info's, the
+    Lora-Manager file's."""
     hints: list[tuple[str, str | None]] = [("given", given)] if given else []
     if header is not None:
         header_family, header_reason = family_from_header(header)
@@ -332,6 +342,8 @@ def _resolve_family(
         hints.append((sidecar.family_reason, sidecar.family))
     if info is not None and info.family[1]:
         hints.append((info.family[1], info.family[0]))
+    if manager is not None and manager.family[1]:
+        hints.append((manager.family[1], manager.family[0]))
     if not hints:
         return None, ""
     reason, family = hints[0]
@@ -394,12 +406,27 @@ def lookup(
     empty = Finding()
     sidecar = collector.safely(f"{path.stem}.json (sidecar)", lambda: read_sidecar(path), empty)
     info: CivitaiInfo | None = collector.safely(f"{path.stem}.civitai.info", lambda: load_civitai_info(path))
-    resolved, reason = _resolve_family(family, header, sidecar, info, collector)
+    manager: LoraManagerFile | None = collector.safely(
+        f"{path.stem}.metadata.json", lambda: load_lora_manager(path)
+    )
+    if info is None and manager is not None:  # its civitai section, when no .civitai.info is there
+        info = collector.safely(f"{manager.path.name} [civitai]", lambda: manager.civitai)
+    resolved, reason = _resolve_family(family, header, sidecar, info, manager, collector)
 
     keys = collector.safely(
         f"{path.name} (hashes)",
         lambda: _resolve_keys(
-            path, kind, header, info, sha256, allow_hashing, hash_cache, models_dir, counter, collector
+            path,
+            kind,
+            header,
+            info,
+            sha256,
+            allow_hashing,
+            hash_cache,
+            models_dir,
+            counter,
+            collector,
+            manager,
         ),
         ModelKeys(name=path.name),
     )
@@ -414,14 +441,18 @@ def lookup(
         if found.family and not reason:
             resolved, reason = found.family, found.family_reason
     collector.add(sidecar)
+    usage_tips = collector.safely(f"{path.stem}.metadata.json", manager.read, empty) if manager else empty
+    collector.add(usage_tips)
     if header is not None:
         collector.add(
             collector.safely(
                 f"{path.name} (header)", lambda: read_header_values(header, kind, resolved), empty
             )
         )
+    civitai = empty
     if info is not None:
-        collector.add(collector.safely(f"{path.stem}.civitai.info", lambda: info.read(resolved), empty))
+        civitai = collector.safely(info.path.name, lambda: info.read(resolved), empty)
+        collector.add(civitai)
     # Civitai ids from the info file let curated entries match another file of the same model.
     curated_finding = collector.safely(
         "the curated list",
@@ -439,6 +470,11 @@ def lookup(
     collector.add(curated_finding)
     if not reason and curated_finding.family:
         resolved, reason = curated_finding.family, curated_finding.family_reason
+    # Prose last but the name: the user's own text file first, then the sidecar's and Lora-Manager's
+    # notes, then Civitai's descriptions.
+    texts = collector.safely(f"{path.stem}.description.txt", lambda: read_description_file(path), [])
+    texts = [*texts, *sidecar.texts, *usage_tips.texts, *civitai.texts]
+    collector.add(collector.safely("the descriptions", lambda: read_descriptions(texts), empty))
     if use_heuristics and (resolved is not None or not reason):  # not for e.g. Flux
         guess = collector.safely("the name", lambda: guess_from_name(keys.stem, resolved), empty)
         collector.add(guess)

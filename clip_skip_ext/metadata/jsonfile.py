@@ -12,10 +12,8 @@ from .safetensors_header import MetadataError, open_regular
 MAX_JSON_BYTES = 32 * 1024 * 1024
 
 
-def read_json_object(
-    path: str | os.PathLike[str], what: str, max_bytes: int = MAX_JSON_BYTES
-) -> dict[str, object]:
-    """The JSON object in ``path``; MetadataError naming the file and ``what`` it is if that fails."""
+def read_text_file(path: str | os.PathLike[str], what: str, max_bytes: int = MAX_JSON_BYTES) -> str:
+    """The UTF-8 text in ``path``; MetadataError naming the file and ``what`` it is if that fails."""
     name = os.fspath(path)
     try:
         with open_regular(name) as file:
@@ -25,10 +23,20 @@ def read_json_object(
             raw = file.read(max_bytes + 1)
     except OSError as error:
         raise MetadataError(f"{name}: cannot read {what}: {error.strerror or error}") from error
+    if len(raw) > max_bytes:  # it grew while being read
+        raise MetadataError(f"{name}: {what} is over {max_bytes} bytes, the limit")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise MetadataError(f"{name}: {what} is not UTF-8 text (byte {error.start})") from error
+
+
+def read_json_object(
+    path: str | os.PathLike[str], what: str, max_bytes: int = MAX_JSON_BYTES
+) -> dict[str, object]:
+    """The JSON object in ``path``; MetadataError naming the file and ``what`` it is if that fails."""
+    name = os.fspath(path)
+    text = read_text_file(path, what, max_bytes)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

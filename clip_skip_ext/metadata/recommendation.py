@@ -9,7 +9,16 @@ from ..conventions import HOSTS
 from .safetensors_header import MetadataError
 
 # Where a recommendation came from, in precedence order (highest first). DESIGN.md §6.
-ORIGINS: tuple[str, ...] = ("override", "sidecar", "header", "civitai", "curated", "heuristic")
+ORIGINS: tuple[str, ...] = (
+    "override",
+    "sidecar",
+    "header",
+    "civitai",
+    "curated",
+    "history",
+    "description",
+    "heuristic",
+)
 
 # Values that mean "not recorded" in the files we read: kohya stringifies an unset clip_skip as "None"
 # (train_network.py, `{k: str(v)}`); JSON null; empty strings.
@@ -52,7 +61,8 @@ class Finding:
 
     ``problems`` are files that exist but cannot be used (each message names the file); ``notes``
     explain values that were present but ignored (e.g. ``ss_clip_skip = "None"``). ``family`` is the
-    model family this source indicates, if any, with ``family_reason``.
+    model family this source indicates, if any, with ``family_reason``. ``texts`` are the
+    source's prose, (label, text) pairs, for the description source (``description.py``).
     """
 
     recommendations: tuple[Recommendation, ...] = ()
@@ -60,6 +70,7 @@ class Finding:
     notes: tuple[str, ...] = ()
     family: str | None = None
     family_reason: str = ""
+    texts: tuple[tuple[str, str], ...] = ()
 
     @property
     def best(self) -> Recommendation | None:

@@ -59,20 +59,26 @@ def read_sidecar(model_path: str | os.PathLike[str]) -> Finding:
         family, family_reason = family_from_sd_version(
             data.get("sd_version_str"), f"{path.name} sd_version_str"
         )
+    texts = tuple(
+        (f"{path.name} {name}", text)
+        for name in ("notes", "description")
+        if isinstance(text := data.get(name), str) and text.strip()
+    )
+    base = {"family": family, "family_reason": family_reason, "texts": texts}
     key = _find_key(data)
     if key is None:
-        return Finding(family=family, family_reason=family_reason)
+        return Finding(**base)
     where = f"{path} [{key!r}]"
     try:
         skip = parse_skip(data[key], where)
     except MetadataError as error:
-        return Finding(problems=(str(error),), family=family, family_reason=family_reason)
+        return Finding(problems=(str(error),), **base)
     if skip is None:
-        return Finding(notes=(f"{where} is empty (no value)",), family=family, family_reason=family_reason)
+        return Finding(notes=(f"{where} is empty (no value)",), **base)
     convention = data.get(CONVENTION_KEY, "a1111")
     if convention not in HOSTS:
         problem = f"{path} [{CONVENTION_KEY!r}] is {convention!r}; expected one of {', '.join(HOSTS)}"
-        return Finding(problems=(problem,), family=family, family_reason=family_reason)
+        return Finding(problems=(problem,), **base)
     recommendation = Recommendation(
         skip=skip,
         convention=str(convention),
@@ -81,4 +87,4 @@ def read_sidecar(model_path: str | os.PathLike[str]) -> Finding:
         detail=f"{key!r}: {format_skip(skip)} in {HOST_NAMES[str(convention)]} numbering",
         origin="sidecar",
     )
-    return Finding(recommendations=(recommendation,), family=family, family_reason=family_reason)
+    return Finding(recommendations=(recommendation,), **base)
