@@ -5,6 +5,7 @@
     python -m clip_skip_ext translate 2 --family sdxl --from comfyui --to a1111 [--json]
     python -m clip_skip_ext explain "PROMPT" [--family sd1] [--host a1111] [--json]
     python -m clip_skip_ext scan DIR [--json] [--hash] [--webui-dir DIR] [--host a1111]
+                                     [--images OUTPUTS_DIR ...] [--image-index FILE]
 
 Errors go to stderr with exit status 2, like argparse's own usage errors.
 """
@@ -292,6 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scanner.add_argument(
         "--host", choices=conventions.HOSTS, default="a1111", help="the numbering of the printed skip (a1111)"
+    )
+    scanner.add_argument(
+        "--images",
+        metavar="DIR",
+        action="append",
+        help="a folder of your own PNGs (e.g. the WebUI's outputs): count the clip skip you used with "
+        "each checkpoint (repeatable; reads only their text chunks)",
+    )
+    scanner.add_argument(
+        "--image-index",
+        metavar="FILE",
+        help="keep the index of --images in FILE, so the next scan reads only new or changed images",
     )
     scanner.set_defaults(run=_scan)
     return parser

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .conventions import HOST_NAMES
-from .metadata import HostHashCache, MetadataError, OverrideStore, ReadCounter, lookup
+from .metadata import HostHashCache, ImageHistory, MetadataError, OverrideStore, ReadCounter, lookup
 from .metadata import overrides as overrides_module
 from .metadata.database import Candidate, Result
 from .metadata.recommendation import Recommendation, format_skip
@@ -341,6 +341,7 @@ def scan_file(
     overrides: OverrideStore | None = None,
     hash_cache: HostHashCache | None = None,
     allow_hashing: bool = False,
+    history: ImageHistory | None = None,
 ) -> dict[str, object]:
     """The row for one model file (``placement.kind`` must be "checkpoint" or "lora")."""
     relative = path.relative_to(root).as_posix()
@@ -358,6 +359,7 @@ def scan_file(
             allow_hashing=allow_hashing,
             hash_cache=hash_cache,
             models_dir=placement.models_dir,
+            history=history,
         )
     except Exception as error:  # a hostile file must not end the scan (e.g. RecursionError from JSON)
         result = Result(
@@ -419,6 +421,7 @@ def scan(
     hash_cache: HostHashCache | None = None,
     allow_hashing: bool = False,
     progress: Callable[[int, int, Path, bool], None] | None = None,
+    history: ImageHistory | None = None,
 ) -> ScanOutcome:
     """Look up every checkpoint and LoRA under ``root``; ``progress(index, total, path, hashing)``."""
     outcome = ScanOutcome()
@@ -441,6 +444,7 @@ def scan(
                 overrides=overrides,
                 hash_cache=hash_cache,
                 allow_hashing=allow_hashing,
+                history=history,
             )
         )
     if hash_cache is not None:

@@ -20,7 +20,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from .conventions import FAMILY_NAMES, HOST_NAMES
-from .metadata import DEFAULT_FILENAME, HostHashCache, OverrideStore
+from .metadata import DEFAULT_FILENAME, HostHashCache, ImageHistory, OverrideStore
 from .metadata.recommendation import format_skip
 from .scan import ReadOnlyOverrides, ScanOutcome
 from .scan import scan as scan_folder
@@ -182,17 +182,24 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     """The ``scan`` subcommand (arguments: dir, json, hash, webui_dir, host)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    for path, what in ((args.dir, "DIR"), (args.webui_dir, "--webui-dir")):
+    images = getattr(args, "images", None) or []
+    folders = [(args.dir, "DIR"), (args.webui_dir, "--webui-dir"), *((path, "--images") for path in images)]
+    for path, what in folders:
         problem = _folder_error(path, what) if path is not None else None
         if problem:
             print(problem, file=err)
             return 2
+    index = getattr(args, "image_index", None)
+    if index is not None and os.path.isdir(index):
+        print(f"error: --image-index {index!r} is a directory; expected a file", file=err)
+        return 2
     overrides: OverrideStore | None = None
     hash_cache: HostHashCache | None = None
     if args.webui_dir is not None:
         hash_cache = HostHashCache.for_data_dir(args.webui_dir)
         overrides = ReadOnlyOverrides(Path(args.webui_dir, DEFAULT_FILENAME))
     bar = Progress(err)
+    history = ImageHistory(images, cache_path=index) if images else None
 
     def progress(index: int, total: int, path: Path, hashing: bool) -> None:
         if hashing:
@@ -205,6 +212,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             bar.update(index, total, "scanning", path.name)
 
     try:
+        if history is not None:
+            history.refresh()
         outcome = scan_folder(
             Path(args.dir),
             host=args.host,
@@ -212,6 +221,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             hash_cache=hash_cache,
             allow_hashing=args.hash,
             progress=progress,
+            history=history,
         )
     except KeyboardInterrupt:
         bar.clear()
@@ -224,12 +234,20 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         else:
             for line in format_table(outcome.rows):
                 out.write(encodable(line, out) + "\n")
-            out.write(summary(outcome, args.host) + "\n")
+            line = summary(outcome, args.host)
+            if history is not None:
+                line += f"; {len(history.images):,} of your images indexed ({history.read_count:,} read now)"
+            out.write(line + "\n")
         out.flush()
     except BrokenPipeError:  # "scan DIR | head": the reader has gone (Python docs, signal module notes)
         if out is sys.stdout:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    for warning in outcome.warnings:
+    warnings = list(outcome.warnings)
+    if history is not None:
+        shown = history.problems[:5]
+        more = len(history.problems) - len(shown)
+        warnings += [*shown, *([f"… and {more} more unreadable images"] if more > 0 else [])]
+    for warning in warnings:
         print(encodable(f"warning: {display(warning)}", err), file=err)
     return 0

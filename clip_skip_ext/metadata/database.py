@@ -1,12 +1,15 @@
 """Look up a model's recommended clip skip: every source, in precedence order, translated to the host.
 
-Precedence, highest first (DESIGN.md §6): user override > sidecar ``<model>.json`` > safetensors
-header > ``<model>.civitai.info`` > curated entries > name heuristics. The first recommendation that
+Precedence, highest first (DESIGN.md §6): user override > sidecar ``<model>.json`` (then
+ComfyUI-Lora-Manager's ``usage_tips`` in ``<model>.metadata.json``) > safetensors header >
+``<model>.civitai.info`` (else CivitAI Browser+'s ``.api_info.json``, else the Lora-Manager file's
+``civitai`` section) > curated entries > the user's own images (when an index is given) > prose in
+descriptions and notes > name heuristics. The first recommendation that
 has an equivalent on the running host wins; every candidate found is kept, with its original value and
 numbering, for an "explain" view.
 
 Reading cost: the safetensors header (8 bytes + its declared length), for checkpoints the 64 KiB
-AutoV1 window, and the small JSON files beside the model. The whole file is hashed only with
+AutoV1 window, and the small files beside the model (``COMPANION_SUFFIXES``). The whole file is hashed only with
 ``allow_hashing=True``; a sha256 passed in, or found in the host's hash cache, is used instead.
 """
 
@@ -33,6 +36,7 @@ from .hashes import (
 )
 from .header_source import read_header_values
 from .heuristics import guess_from_name
+from .image_history import ImageHistory
 from .lora_manager import LoraManagerFile, load_lora_manager
 from .overrides import OverrideStore
 from .recommendation import Finding, Recommendation, format_skip
@@ -42,6 +46,14 @@ from .sidecar import read_sidecar
 T = TypeVar("T")
 
 KINDS = ("checkpoint", "lora")
+# The files beside a model that a lookup reads: a cache of lookups must watch each of them.
+COMPANION_SUFFIXES = (".json", ".civitai.info", ".api_info.json", ".metadata.json", ".description.txt")
+
+
+def companion_files(model_path: str | os.PathLike[str]) -> list[Path]:
+    """The paths of the files beside ``model_path`` that ``lookup`` reads, whether or not they exist."""
+    base, _ = os.path.splitext(os.fspath(model_path))
+    return [Path(base + suffix) for suffix in COMPANION_SUFFIXES]
 
 
 @dataclass(frozen=True)
@@ -366,6 +378,7 @@ def lookup(
     models_dir: str | os.PathLike[str] | None = None,
     curated: tuple[CuratedEntry, ...] | None = None,
     use_heuristics: bool = True,
+    history: ImageHistory | None = None,
 ) -> Result:
     """The recommended clip skip for the model at ``model_path``, in ``host`` numbering.
 
@@ -373,7 +386,8 @@ def lookup(
     metadata when not given. ``overrides`` is the user's store; ``sha256`` a full hash the caller
     already has (e.g. A1111's ``CheckpointInfo.sha256``); ``hash_cache`` the host's cache, with
     ``models_dir`` to form the host's cache key. The whole file is read only with ``allow_hashing``.
-    ``curated`` replaces the shipped entries (tests). Unreadable files become ``problems`` in the
+    ``curated`` replaces the shipped entries (tests). ``history`` is the index of the user's own
+    images (checkpoints only; refreshed by its owner, not here). Unreadable files become ``problems`` in the
     result; only invalid arguments raise (ValueError).
     """
     _check_arguments(kind, family, host)
@@ -470,6 +484,12 @@ def lookup(
     collector.add(curated_finding)
     if not reason and curated_finding.family:
         resolved, reason = curated_finding.family, curated_finding.family_reason
+    if history is not None and kind == "checkpoint":
+        collector.add(
+            collector.safely(
+                "your images", lambda: history.finding(keys.autov2, keys.autov1, keys.name), empty
+            )
+        )
     # Prose last but the name: the user's own text file first, then the sidecar's and Lora-Manager's
     # notes, then Civitai's descriptions.
     texts = collector.safely(f"{path.stem}.description.txt", lambda: read_description_file(path), [])
