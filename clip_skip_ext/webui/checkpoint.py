@@ -22,9 +22,13 @@ Host facts this relies on (A1111 v1.10.1; Forge is the same where not said):
   (``--data-dir``; ``paths_internal.py:25-30``, re-exported by ``paths.py:3``; Forge
   ``paths_internal.py:30``), not in the extension folder, so updates and reinstalls keep it;
 
+- with ``Settings → Clip Skip Control → Count the clip skip you used in your own images`` (off by
+  default) the PNGs in the host's output folders (``OUTPUT_FOLDER_KEYS``) are indexed, at most once a
+  minute, into ``clip_skip_image_index.json`` beside the override file (``metadata.ImageHistory``).
+
 Reading never breaks a generation: any error is logged once and the answer is "not known". Results
-are cached per (file, its mtime and size, sidecar, civitai.info, family, host, sha256, override
-file), so a generation reads no model file again until something changes.
+are cached per (file, its mtime and size, each file beside it that the lookup reads, family, host,
+sha256, override file, image index), so a generation reads no model file again until something changes.
 """
 
 from __future__ import annotations
@@ -41,14 +45,14 @@ from modules import shared
 from clip_skip_ext import conventions
 from clip_skip_ext.metadata import (
     DEFAULT_FILENAME,
+    ImageHistory,
     OverrideStore,
     OverrideStoreError,
     Result,
-    civitai_info_path,
+    companion_files,
     default_entries,
     lookup,
     normalize_sha256,
-    sidecar_path,
 )
 from clip_skip_ext.metadata.recommendation import Recommendation
 from clip_skip_ext.schedule import format_value, parse
@@ -58,6 +62,12 @@ log = logging.getLogger(__name__)
 
 APPLY_KEY = "clip_skip_checkpoint_defaults"
 FOLLOW_LORA_KEY = "clip_skip_follow_lora"
+HISTORY_KEY = "clip_skip_image_history"
+HISTORY_FILENAME = "clip_skip_image_index.json"
+HISTORY_REFRESH_SECONDS = 60.0
+# Where the host saves images (A1111/Forge modules/shared_options.py: "outdir_samples" overrides the
+# per-tab folders "outdir_txt2img_samples" / "outdir_img2img_samples" when set; processing.py save).
+OUTPUT_FOLDER_KEYS = ("outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples")
 OPTIONS: dict[str, tuple[Any, str]] = {
     APPLY_KEY: (
         True,
@@ -68,6 +78,12 @@ OPTIONS: dict[str, tuple[Any, str]] = {
         False,
         "Follow the training clip skip recorded in a LoRA of the prompt (ss_clip_skip) instead of "
         "only warning when it differs",
+    ),
+    HISTORY_KEY: (
+        False,
+        "Count the clip skip you used in your own images (the outputs folders) as a checkpoint's default, "
+        "below its metadata and the curated list (reads only the PNGs' text chunks; index kept in the "
+        "data folder)",
     ),
 }
 
@@ -159,6 +175,42 @@ def overrides_path() -> Path:
 
 def _store() -> OverrideStore:
     return OverrideStore(overrides_path())
+
+
+_HISTORY: dict[tuple, ImageHistory] = {}
+
+
+def output_folders() -> list[str]:
+    """The folders the host saves txt2img and img2img images in (absolute, from its settings)."""
+    data = shared.opts.data
+    if data.get("outdir_samples"):
+        names = [data["outdir_samples"]]
+    else:
+        names = [
+            data.get("outdir_txt2img_samples", "outputs/txt2img-images"),
+            data.get("outdir_img2img_samples", "outputs/img2img-images"),
+        ]
+    return list(dict.fromkeys(os.path.abspath(name) for name in names if isinstance(name, str) and name))
+
+
+def image_history() -> ImageHistory | None:
+    """The index of the user's images when the setting is on (refreshed at most once a minute);
+    None when it is off. Its problems are logged once each."""
+    if not _setting(HISTORY_KEY):
+        return None
+    host = webui_host.host_name()
+    folders = output_folders()
+    key = (tuple(folders), host)
+    with _LOCK:
+        history = _HISTORY.get(key)
+        if history is None:
+            _HISTORY.clear()
+            cache = overrides_path().with_name(HISTORY_FILENAME)
+            history = _HISTORY[key] = ImageHistory(folders, convention=host, cache_path=cache)
+    history.refresh(min_interval=HISTORY_REFRESH_SECONDS)
+    for problem in history.problems[:5]:
+        warn_once(problem)
+    return history
 
 
 # ---- the loaded checkpoint -------------------------------------------------------------------------
@@ -257,16 +309,17 @@ def cached_lookup(
     """``metadata.lookup`` through the cache. Checkpoints: every source; LoRAs: only what records
     a training skip (sidecar, header, civitai.info), no overrides, curated entries or name guesses."""
     path = os.path.abspath(path)
+    history = image_history() if kind == "checkpoint" else None
     key = (
         kind,
         path,
         _stamp(path),
-        _stamp(sidecar_path(path)),
-        _stamp(civitai_info_path(path)),
+        *(_stamp(companion) for companion in companion_files(path)),
         family,
         host,
         sha256,
         None if store is None else (str(store.path), _stamp(store.path)),
+        None if history is None else (id(history), history.generation),
     )
     with _LOCK:
         found = _CACHE.get(key)
@@ -275,7 +328,9 @@ def cached_lookup(
     if kind == "lora":
         result = lookup(path, host=host, kind="lora", family=family, curated=(), use_heuristics=False)
     else:
-        result = lookup(path, host=host, kind="checkpoint", family=family, overrides=store, sha256=sha256)
+        result = lookup(
+            path, host=host, kind="checkpoint", family=family, overrides=store, sha256=sha256, history=history
+        )
     for problem in result.problems:
         warn_once(problem)
     with _LOCK:

@@ -261,3 +261,24 @@ def test_scan_shows_each_new_kind_with_its_source_and_confidence(tmp_path):
     table = subprocess.run(command, capture_output=True, text=True, cwd=ROOT).stdout
     assert re.search(r"Lora/prose\.safetensors .* 1 +description \(prose\) +0\.30", table)
     assert re.search(r"Lora/tips\.safetensors .* 2 +Lora-Manager usage tips +0\.80", table)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"modelVersions": "x"}', "'modelVersions' is not a list of objects"),
+        (
+            b'{"modelVersions": [{"files": [{"name": "m.safetensors"}], "images": 5}]}',
+            "'images' is a JSON int",
+        ),
+        (b'{"name": "\xff"}', "not UTF-8 text"),
+        (b" " * (33 * 1024 * 1024), "the limit is 33554432 bytes"),
+    ],
+    ids=["versions-string", "images-int", "invalid-utf8", "huge"],
+)
+def test_a_hostile_api_info_json_is_a_problem_of_that_file_only(tmp_path, content, message):
+    path = write_model(tmp_path / "m.safetensors", {"modelspec.encoder_layer": "3"}, SD1_CHECKPOINT)
+    (tmp_path / "m.api_info.json").write_bytes(content)
+    result = database.lookup(path, host="a1111")
+    assert result.value == 3
+    assert any("m.api_info.json" in p and message in p for p in result.problems), result.problems
