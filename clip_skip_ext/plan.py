@@ -82,6 +82,28 @@ class Plan:
         found = self.fallback(index) if self.fallback is not None else None
         return found or Choice(None, "host")
 
+    def for_pass(
+        self, index: int, positive: Schedule | None = None, negative: Schedule | None = None
+    ) -> Plan:
+        """The plan of another pass over image ``index`` (ADetailer's detail pass): one prompt,
+        chosen by the same rules as that image, where the pass's own prompt directives
+        (``positive``, ``negative``) come first."""
+        own = self.fallback
+
+        def directive(kind: str, given: Schedule | None) -> list[Schedule | None]:
+            found = self._directives(kind)
+            return [given if given is not None else (found[index] if index < len(found) else None)]
+
+        return replace(
+            self,
+            positive_directives=directive("positive", positive),
+            negative_directives=directive("negative", negative),
+            hires_positive_directives=None,
+            hires_negative_directives=None,
+            fallback=None if own is None else (lambda _: own(index)),
+            count=1,
+        )
+
     @property
     def touches_anything(self) -> bool:
         """False when the host's own behaviour is left completely alone."""

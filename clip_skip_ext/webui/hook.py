@@ -26,7 +26,10 @@ from clip_skip_ext.webui import host, memo
 # host's one-slot caches through would evict its entry at every other skip. Three entries, as in
 # Forge, whose get_conds_with_caching keeps the encode's infotext extras (TI hashes, emphasis) in
 # slot 2 and restores them on a hit (processing.py:463-486); A1111 reads only slots 0 and 1.
-_SLOTS: dict[tuple[str, int], list[Any]] = {}
+# Each slot remembers the host cache list it stands in for: a new list (A1111 makes one per job
+# without persistent_cond_cache, processing.py:404-410; Regional Prompter per batch, because its
+# regional LoRA weights are not in the cache key, rp.py:1286-1290) empties the slot too.
+_SLOTS: dict[tuple[str, int], tuple[Any, list[Any]]] = {}
 logger = logging.getLogger("clip_skip_control")
 
 
@@ -59,6 +62,11 @@ class ConditioningHook:
         self.original = p.get_conds_with_caching
 
     def install(self) -> None:
+        """Replace ``p.get_conds_with_caching``; a hook already there (the same ``p`` processed
+        again, as Regional Prompter's rps.py does) is replaced, never wrapped."""
+        current = self.p.get_conds_with_caching
+        if isinstance(current, ConditioningHook):
+            self.original = current.original
         self.p.get_conds_with_caching = self
 
     def __call__(self, function, required_prompts, steps, caches, extra_network_data, hires_steps=None):
@@ -82,7 +90,15 @@ class ConditioningHook:
         with memo.one_pass(model, _depths(model, family, needed)):
             by_skip = {
                 v: self._encode(
-                    v, family, name, function, required_prompts, steps, extra_network_data, hires_steps
+                    v,
+                    family,
+                    name,
+                    function,
+                    required_prompts,
+                    steps,
+                    caches,
+                    extra_network_data,
+                    hires_steps,
                 )
                 for v in needed
             }
@@ -105,11 +121,15 @@ class ConditioningHook:
             user_steps = img2img_steps(p.steps, p.denoising_strength, fix)
         return max(user_steps, 1), multiplier
 
-    def _encode(self, value, family, name, function, prompts, steps, extra_network_data, hires_steps):
+    def _encode(self, value, family, name, function, prompts, steps, caches, extra_network_data, hires_steps):
         overrides: dict[str, Any] = {"CLIP_stop_at_last_layers": value}
         if family == "sdxl":  # A1111 moves CLIP-L only with this (sd_hijack_clip.py:374-384)
             overrides["sdxl_clip_l_skip"] = True
-        slot = _SLOTS.setdefault((name, value), [None, None, None])
+        owner = caches[0] if caches else None
+        found = _SLOTS.get((name, value))
+        if found is None or found[0] is not owner:
+            found = _SLOTS[(name, value)] = (owner, [None, None, None])
+        slot = found[1]
         with host.options(**overrides):
             return self.original(function, prompts, steps, [slot], extra_network_data, hires_steps)
 

@@ -12,6 +12,8 @@ from clip_skip_ext.schedule import Schedule
 from clip_skip_ext.webui import defaults, host, settings
 from clip_skip_ext.webui.auto import AutoChoices
 
+PLAN_ATTR = "_clip_skip_plan"  # the job's Plan, on its processing object
+
 
 def parse_directives(prompts: Sequence[str] | None) -> list[Schedule | None]:
     """Each prompt's ``<clipskip:…>`` schedule (None where it has none); none when Settings turn

@@ -17,16 +17,24 @@ from clip_skip_ext import __version__, conventions, directives, params
 from clip_skip_ext.plan import Plan, check_family
 from clip_skip_ext.policy import PolicyError
 from clip_skip_ext.schedule import ScheduleError
-from clip_skip_ext.webui import defaults, host, job, lora
+from clip_skip_ext.webui import defaults, host, job, lora, passes
 from clip_skip_ext.webui.auto import INFOTEXT_KEY as AUTO_KEY
 from clip_skip_ext.webui.auto import AutoChoices
 from clip_skip_ext.webui.hook import ConditioningHook, clear_cache
+from clip_skip_ext.webui.job import PLAN_ATTR
 from clip_skip_ext.webui.xyz import XYZ_ATTR
 
-PLAN_ATTR = "_clip_skip_plan"
+PROMPTS_ATTR = "_clip_skip_prompts"  # the prompts the plan was built from
 LORA_KEY = "Clip skip LoRA"
 DEFERRED = "none (reForge dynamic clip skip is on)"
-OWN_KEYS = (*params.BY_INFOTEXT, params.SOURCE_KEY, params.VERSION_KEY, AUTO_KEY, LORA_KEY)
+OWN_KEYS = (
+    *params.BY_INFOTEXT,
+    params.SOURCE_KEY,
+    params.VERSION_KEY,
+    AUTO_KEY,
+    LORA_KEY,
+    passes.ADETAILER_KEY,
+)
 
 
 class _DirectiveNetwork(extra_networks.ExtraNetwork):
@@ -36,7 +44,9 @@ class _DirectiveNetwork(extra_networks.ExtraNetwork):
         super().__init__("clipskip")
 
     def activate(self, p, params_list):
-        pass
+        # Called for every p the host processes, just before its conditioning (extra_networks.py:
+        # 140-147): the one place ADetailer's detail pass can be followed (passes.py).
+        passes.follow(p)
 
     def deactivate(self, p):
         pass
@@ -72,6 +82,23 @@ class Script(scripts.Script):
             self.__dict__.setdefault("_seen", {})[name] = component
 
     def process(self, p, *args) -> None:
+        if passes.is_inner(p):  # ADetailer's detail pass follows its image (passes.follow)
+            return
+        self._plan(p, args)
+        passes.begin(p)
+
+    def before_process_batch(self, p, *args, **kwargs) -> None:
+        """Plan again when another script rewrote the prompts after ``process`` (Dynamic Prompts
+        expands them in its own ``process``, which runs after this one: dynamic_prompting.py:526)."""
+        seen = getattr(p, PROMPTS_ATTR, None)
+        if passes.is_inner(p) or seen is None or kwargs.get("batch_number", 0) != 0:
+            return
+        if list(getattr(p, "all_prompts", None) or []) != seen or list(
+            getattr(p, "all_negative_prompts", None) or []
+        ) != getattr(p, PROMPTS_ATTR + "_negative", None):
+            self._plan(p, args)
+
+    def _plan(self, p, args) -> None:
         family, host_name = host.current_family(), host.host_name()
         plan, error = Plan(), None
         if host.reforge_dynamic_clip_skip():
@@ -83,6 +110,8 @@ class Script(scripts.Script):
         try:
             overrides = getattr(p, XYZ_ATTR, {})
             prompts = list(getattr(p, "all_prompts", None) or [])
+            setattr(p, PROMPTS_ATTR, prompts)
+            setattr(p, PROMPTS_ATTR + "_negative", list(getattr(p, "all_negative_prompts", None) or []))
             plan = Plan(
                 params.from_fields(overrides, base=params.from_args(args)),
                 frozenset(overrides),
@@ -100,8 +129,11 @@ class Script(scripts.Script):
         if "clipskip" not in extra_networks.extra_network_registry:
             extra_networks.register_extra_network(_DirectiveNetwork())
         setattr(p, PLAN_ATTR, plan)
+        current = p.get_conds_with_caching
         if error or plan.touches_anything:
             ConditioningHook(p, plan, error).install()
+        elif isinstance(current, ConditioningHook):  # planned again and now leaves the host alone
+            p.get_conds_with_caching = current.original
 
     def process_batch(self, p, *args, **kwargs) -> None:
         """Strip directives from negative prompts (the host strips positive ones) and read hires ones."""
@@ -142,15 +174,22 @@ class Script(scripts.Script):
         if not plan.touches_anything:
             return
         generation.update(params.infotext(plan.recorded_settings()))
-        sources = []
-        for name in ("positive", "negative"):
-            source = plan.choose(name, 0).source
-            if source in ("checkpoint", "lora") and isinstance(plan.fallback, defaults.Fallback):
-                source = f"{source} {plan.fallback.defaults[0].label}"
-            sources.append(source)
-        if not host.moves_clip_skip(family):
-            sources = [f"none ({conventions.no_effect(host.host_name(), family)})"]
-        generation[params.SOURCE_KEY] = "+".join(dict.fromkeys(sources))
+
+        def source_of(index: int) -> str:
+            if not host.moves_clip_skip(family):
+                return f"none ({conventions.no_effect(host.host_name(), family)})"
+            sources = []
+            for name in ("positive", "negative"):
+                source = plan.choose(name, index).source
+                if source in ("checkpoint", "lora") and isinstance(plan.fallback, defaults.Fallback):
+                    source = f"{source} {plan.fallback.defaults[0].label}"
+                sources.append(source)
+            return "+".join(dict.fromkeys(sources))
+
+        # One value for the job, or one per image (the host indexes a list by image,
+        # processing.py:784) when they differ: Dynamic Prompts' variants of directives.
+        per_image = [source_of(index) for index in range(max(plan.count, 1))]
+        generation[params.SOURCE_KEY] = per_image[0] if len(set(per_image)) == 1 else per_image
         generation[params.VERSION_KEY] = __version__
         if isinstance(plan.fallback, AutoChoices):
             generation[AUTO_KEY] = plan.fallback.infotext()

@@ -104,7 +104,8 @@ def test_directives_apply_per_prompt_and_are_removed(script, sd1_model):
     assert same(c[1], at[1][0][1])
     assert same(uc[0], at[3][1][0])
     assert same(uc[1], at[1][1][1])
-    assert p.extra_generation_params["Clip skip source"] == "prompt"
+    # one source per image where they differ (the host indexes a list by image, processing.py:784)
+    assert p.extra_generation_params["Clip skip source"] == ["prompt", "host"]
 
 
 def test_hires_pass_follows_its_own_schedule(script):

@@ -43,7 +43,14 @@ def parse_prompts(prompts):  # :194-206: the data of the FIRST prompt only, ever
     return res, extra_data
 
 
-def activate(p, extra_network_data):  # :126-150, the "unknown network" report
-    for name in extra_network_data:
+def activate(p, extra_network_data):  # :126-147: the prompt's networks, then every other with []
+    activated = []
+    for name, args in extra_network_data.items():
         if name not in extra_network_registry:
-            p.unknown_networks.append(name)
+            p.unknown_networks.append(name)  # lookup_extra_networks' "Skipping unknown extra network"
+            continue
+        extra_network_registry[name].activate(p, args)
+        activated.append(name)
+    for name, extra_network in extra_network_registry.items():
+        if name not in activated:
+            extra_network.activate(p, [])

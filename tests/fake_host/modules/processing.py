@@ -228,6 +228,7 @@ def process_images(p):
             bs = p.batch_size
             p.prompts = p.all_prompts[n * bs : (n + 1) * bs]
             p.negative_prompts = p.all_negative_prompts[n * bs : (n + 1) * bs]
+            _run_scripts("before_process_batch", p, batch_number=n, prompts=p.prompts)  # :952
             p.parse_extra_network_prompts()  # :957
             extra_networks.activate(p, p.extra_network_data)  # :961
             _run_scripts("process_batch", p, batch_number=n, prompts=p.prompts)  # :964
@@ -238,6 +239,13 @@ def process_images(p):
             if getattr(p, "enable_hr", False):
                 hires_calls = p.calculate_hr_conds()
                 record["hires"].append(_sample(p.hr_c, p.hr_uc, hires_calls))
+            for i in range(len(p.prompts)):  # :1031-1052, one call per decoded image
+                p.batch_index = i
+                _run_scripts("postprocess_image", p, record)
+        record["infotexts"] = [  # create_infotext (:705-792): a list value is indexed by image
+            {k: (v[i] if isinstance(v, list) else v) for k, v in p.extra_generation_params.items()}
+            for i in range(len(p.all_prompts))
+        ]
         _run_scripts("postprocess", p, None)  # scripts.py: postprocess(p, processed, *args)
         return record
     finally:

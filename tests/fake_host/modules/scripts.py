@@ -19,3 +19,19 @@ class Script:
 
     def show(self, is_img2img):
         return True
+
+    # The hooks' no-op defaults (scripts.py:143-285): a script overrides the ones it needs.
+    def process(self, p, *args):
+        pass
+
+    def before_process_batch(self, p, *args, **kwargs):
+        pass
+
+    def process_batch(self, p, *args, **kwargs):
+        pass
+
+    def postprocess_image(self, p, pp, *args):
+        pass
+
+    def postprocess(self, p, processed, *args):
+        pass

@@ -1,0 +1,96 @@
+"""Other extensions' passes over a finished image: ADetailer's detail (inpaint) pass.
+
+ADetailer (Bing-su/adetailer 36189cb) repaints each detected face from its own
+``postprocess_image`` with a fresh ``StableDiffusionProcessingImg2Img`` (``scripts/!adetailer.py:
+498-565``), marked ``_ad_inner = True`` (``:555``), through the host's ``process_images`` (``:873``).
+Only scripts whose file name is in its setting ``ad_script_names`` run there (``script_filter``,
+``:448-475``; default ``dynamic_prompting,dynamic_thresholding,lora_block_weight,negpip,
+wildcard_recursive,wildcards``, ``adetailer/args.py:275-283``), so Clip Skip Control's script does
+not, and the face was encoded at the host's global Clip skip.
+
+How the detail pass follows the image here, without touching ADetailer's settings or objects: the
+host calls every registered extra network's ``activate(p, [])`` for every ``p`` it processes, just
+before the conditioning (A1111 ``modules/extra_networks.py:126-147`` "Even if the user does not
+mention this ExtraNetwork in his prompt, the call will still be made", ``processing.py:958-966``;
+Forge ``processing.py:955``). The ``<clipskip:…>`` network calls ``follow(p)``, which installs the
+conditioning hook on ADetailer's ``p`` with the plan of the image it repaints
+(``Plan.for_pass``): the panel, XYZ, directive, Auto or checkpoint choice of that image, a
+schedule laid over the detail pass's own steps, and the face prompt's own directives first.
+
+ADetailer's "Use separate CLIP skip" sets ``override_settings["CLIP_stop_at_last_layers"]`` on its
+``p`` (``!adetailer.py:398-399``): then ADetailer wins, nothing is installed, and the image's
+infotext says so (``ADETAILER_KEY``). The negative face prompt comes from the image's
+``all_negative_prompts`` (``!adetailer.py:309-328``), which the host never strips of extra networks:
+its directives are removed here, as ``Script.process_batch`` does for the image.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from clip_skip_ext import conventions, directives
+from clip_skip_ext.schedule import ScheduleError
+from clip_skip_ext.webui import host, job
+from clip_skip_ext.webui.hook import ConditioningHook
+from clip_skip_ext.webui.job import PLAN_ATTR
+
+ADETAILER_KEY = "Clip skip ADetailer"
+OVERRIDE = "CLIP_stop_at_last_layers"
+
+_JOB: dict[str, weakref.ref] = {}
+
+
+def is_inner(p: Any) -> bool:
+    """True for ADetailer's detail-pass ``p``."""
+    return bool(getattr(p, "_ad_inner", False))
+
+
+def begin(p: Any) -> None:
+    """Remember ``p`` as the generation whose images extra passes follow. ADetailer calls the
+    image's scripts again on a shallow ``copy(p)`` after its passes (``!adetailer.py:923-927``):
+    a copy sharing the job's ``extra_generation_params`` is not a new job."""
+    if is_inner(p):
+        return
+    current = _JOB["job"]() if "job" in _JOB else None
+    if (
+        current is not None
+        and current is not p
+        and current.extra_generation_params is p.extra_generation_params
+    ):
+        return
+    _JOB["job"] = weakref.ref(p)
+
+
+def follow(p: Any) -> None:
+    """Make ADetailer's detail pass ``p`` use the skip of the image it repaints (see the module)."""
+    if not is_inner(p) or isinstance(p.get_conds_with_caching, ConditioningHook):
+        return
+    outer = _JOB["job"]() if "job" in _JOB else None
+    plan = getattr(outer, PLAN_ATTR, None)
+    if outer is None or plan is None:
+        return
+    negatives = list(getattr(p, "all_negative_prompts", None) or [])
+    p.negative_prompts = [directives.strip(text) for text in getattr(p, "negative_prompts", None) or []]
+    generation = outer.extra_generation_params
+    if OVERRIDE in (getattr(p, "override_settings", None) or {}):
+        value = p.override_settings[OVERRIDE]
+        generation[ADETAILER_KEY] = f"ADetailer's own {value} (its Use separate CLIP skip is on)"
+        return
+    index = getattr(outer, "iteration", 0) * getattr(outer, "batch_size", 1) + getattr(
+        outer, "batch_index", 0
+    )
+    try:
+        own = job.parse_directives(list(getattr(p, "all_prompts", None) or [])[:1])
+        own_negative = job.parse_directives(negatives[:1])
+        inner = plan.for_pass(index, own[0] if own else None, own_negative[0] if own_negative else None)
+        error = None
+    except (ScheduleError, conventions.ConventionError) as caught:
+        inner, error = plan, f"Clip Skip Control (ADetailer's detail pass): {caught}"
+    chosen = inner.choose("positive", 0)
+    if error is None and chosen.schedule is None and inner.choose("negative", 0).schedule is None:
+        return  # the image used the host's own Clip skip: so does its detail pass
+    if host.moves_clip_skip(host.current_family()):
+        shown = str(chosen.schedule) if chosen.schedule is not None else "the host's"
+        generation[ADETAILER_KEY] = f"same as the image ({shown})"
+    ConditioningHook(p, inner, error).install()
