@@ -18,6 +18,7 @@ Numbering: the infotext's ``Version`` names the host that made the image ("v1.10
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -41,6 +42,7 @@ MAX_CONFIDENCE = 0.5
 FORMAT = "clip-skip-control image index"
 VERSION = 1
 SCHEDULE_KEY = "Clip skip schedule"
+_GENERATIONS = itertools.count(1)  # ImageHistory.generation values
 
 _FIELD = re.compile(r'\s*([A-Za-z][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 
@@ -172,7 +174,9 @@ class ImageHistory:
         self.problems: list[str] = []
         self.read_count = 0  # images read (not from the cache) by the last refresh
         self.refreshed_at: float | None = None
-        self.generation = 0  # changes whenever the counts may have changed
+        # unique in the process (not only in this index), so a cache keyed on it never mistakes a
+        # new index for an old one
+        self.generation = next(_GENERATIONS)
         self._lock = threading.Lock()
         self._loaded = False
 
@@ -202,7 +206,7 @@ class ImageHistory:
             self.images, self.problems, self.read_count = found, problems, read
             self.refreshed_at = time.monotonic()
             if changed:
-                self.generation += 1
+                self.generation = next(_GENERATIONS)
                 self._save_cache()
 
     def _pngs(self, problems: list[str]) -> Iterator[tuple[str, os.stat_result]]:

@@ -319,7 +319,7 @@ def cached_lookup(
         host,
         sha256,
         None if store is None else (str(store.path), _stamp(store.path)),
-        None if history is None else (id(history), history.generation),
+        None if history is None else history.generation,
     )
     with _LOCK:
         found = _CACHE.get(key)

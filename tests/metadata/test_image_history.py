@@ -182,6 +182,21 @@ def test_the_index_is_incremental_and_survives_a_restart(tmp_path):
     assert json.loads(cache.read_text())["format"] == "clip-skip-control image index"
 
 
+
+def test_generations_are_unique_across_indexes(tmp_path):
+    # A cache keyed on (generation) must never take a new index for an old one, even when the old
+    # one is gone and the new one reads other folders (a CI failure once came from keying on id()).
+    first = ImageHistory([outputs(tmp_path / "a", ["2"])])
+    first.refresh()
+    seen = {first.generation}
+    first.refresh()
+    assert first.generation in seen  # nothing changed: the same generation
+    second = ImageHistory([outputs(tmp_path / "b", ["1"])])
+    assert second.generation not in seen
+    seen.add(second.generation)
+    second.refresh()
+    assert second.generation not in seen
+
 @pytest.mark.parametrize("content", ["{not json", '{"version": 1, "images": {"a": [1]}}', "[" * 100_000])
 def test_an_unreadable_index_file_is_rebuilt(tmp_path, content):
     folder = outputs(tmp_path, ["2"] * 3)
