@@ -182,7 +182,6 @@ def test_the_index_is_incremental_and_survives_a_restart(tmp_path):
     assert json.loads(cache.read_text())["format"] == "clip-skip-control image index"
 
 
-
 def test_generations_are_unique_across_indexes(tmp_path):
     # A cache keyed on (generation) must never take a new index for an old one, even when the old
     # one is gone and the new one reads other folders (a CI failure once came from keying on id()).
@@ -196,6 +195,7 @@ def test_generations_are_unique_across_indexes(tmp_path):
     seen.add(second.generation)
     second.refresh()
     assert second.generation not in seen
+
 
 @pytest.mark.parametrize("content", ["{not json", '{"version": 1, "images": {"a": [1]}}', "[" * 100_000])
 def test_an_unreadable_index_file_is_rebuilt(tmp_path, content):
