@@ -26,6 +26,7 @@ its directives are removed here, as ``Script.process_batch`` does for the image.
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import Any
 
@@ -39,6 +40,17 @@ ADETAILER_KEY = "Clip skip ADetailer"
 OVERRIDE = "CLIP_stop_at_last_layers"
 
 _JOB: dict[str, weakref.ref] = {}
+
+# ADetailer's panel fields the status line reads, by elem_id: ``script_<tab>_adetailer_<field>``
+# with "_2nd", "_3rd"... after the fields of its second and later tabs (``aaaaaa/ui.py`` elem_id()
+# and suffix(); its main InputAccordion's checkbox is "<id>-checkbox", the host's
+# ``modules/ui_components.py`` InputAccordion). Named here "ad <field> <tab index>".
+_AD_FIELD = re.compile(
+    r"script_(txt2img|img2img)_adetailer_"
+    r"(ad_main_accordion-checkbox|ad_tab_enable|ad_model|ad_use_clip_skip|ad_clip_skip)"
+    r"(?:_(\d+)(?:st|nd|rd|th))?"
+)
+_ORDINALS = ("1st", "2nd", "3rd")
 
 
 def is_inner(p: Any) -> bool:
@@ -94,3 +106,31 @@ def follow(p: Any) -> None:
         shown = str(chosen.schedule) if chosen.schedule is not None else "the host's"
         generation[ADETAILER_KEY] = f"same as the image ({shown})"
     ConditioningHook(p, inner, error).install()
+
+
+def adetailer_input(elem_id: str | None, tab: str) -> str | None:
+    """The name under which the status line reads ADetailer's panel field ``elem_id``, if it does."""
+    found = _AD_FIELD.fullmatch(elem_id or "")
+    if found is None or found[1] != tab:
+        return None
+    return f"ad {found[2]} {int(found[3]) - 1 if found[3] else 0}"
+
+
+def adetailer_note(values: dict[str, Any]) -> str | None:
+    """What ADetailer's detail passes will use, from its panel fields (``adetailer_input`` names);
+    None when ADetailer is off or absent."""
+    if not values.get("ad ad_main_accordion-checkbox 0"):
+        return None
+    notes = []
+    tabs = sorted({int(name.rsplit(" ", 1)[1]) for name in values if name.startswith("ad ad_model ")})
+    for n in tabs:
+        model = values.get(f"ad ad_model {n}")
+        if not values.get(f"ad ad_tab_enable {n}", True) or model in (None, "None"):
+            continue
+        name = _ORDINALS[n] if n < len(_ORDINALS) else f"{n + 1}th"
+        if values.get(f"ad ad_use_clip_skip {n}"):
+            skip = int(values.get(f"ad ad_clip_skip {n}") or 1)
+            notes.append(f"ADetailer {name}: its own CLIP skip {skip} (its Use separate CLIP skip is on)")
+        else:
+            notes.append(f"ADetailer {name}: the image's skip")
+    return "; ".join(notes) or None

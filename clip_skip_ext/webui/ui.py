@@ -20,7 +20,7 @@ from clip_skip_ext.plan import status
 from clip_skip_ext.policy import PolicyError, decide
 from clip_skip_ext.schedule import ScheduleError, parse
 from clip_skip_ext.timesteps import img2img_steps
-from clip_skip_ext.webui import checkpoint, host, job, layers, lora
+from clip_skip_ext.webui import checkpoint, host, job, layers, lora, passes
 from clip_skip_ext.webui.auto import current_policy
 
 
@@ -58,11 +58,12 @@ WANTED = {
 
 
 def tab_input(elem_id: str | None, tab: str) -> str | None:
-    """The name under which the preview reads the component ``elem_id`` of ``tab``, if it reads it."""
+    """The name under which the preview reads the component ``elem_id`` of ``tab``, if it reads it:
+    the tab's own inputs, and ADetailer's fields when it is installed (``passes.adetailer_input``)."""
     for name in WANTED[tab]:
         if TAB_INPUTS[name].format(tab=tab) == elem_id:
             return name
-    return None
+    return passes.adetailer_input(elem_id, tab)
 
 
 def status_html(*values: Any) -> str:
@@ -106,6 +107,9 @@ def panel_html(tab: str, names: tuple[str, ...], *values: Any) -> str:
                 else (default[0] if default else host.host_clip_skip(family))
             )
             text = " · ".join([text, *lora.notes([prompt], shown, family, host_name)])
+        adetailer = passes.adetailer_note(tab_values) if moves else None
+        if adetailer:
+            text = f"{text} · {adetailer}"
         picture = _chart(tab, settings, tab_values, family) if moves and family else ""
         return f"<p>{html.escape(text)}</p>{picture}"
     except (params.ParamError, conventions.ConventionError, PolicyError, ScheduleError) as error:
@@ -144,7 +148,8 @@ class Panel:
     """One tab's panel. The preview reads the tab's own inputs (``TAB_INPUTS``), which the script
     reports as they are created (``seen``); its events are wired once all of them are known: at the
     end of ``build`` in the hosts' default layout, else when the tab's gallery is created (a user
-    may order "scripts" before "sampler" in Settings > User interface)."""
+    may order "scripts" before "sampler" in Settings > User interface). ADetailer's fields are read
+    when they come before the wiring, as they do by default (its folder sorts before ours)."""
 
     def __init__(self, is_img2img: bool, seen: dict[str, Any] | None = None) -> None:
         self.is_img2img, self.tab = is_img2img, "img2img" if is_img2img else "txt2img"
@@ -203,7 +208,10 @@ class Panel:
     def wire(self) -> None:
         """Every panel field and tab input updates the status line and preview."""
         self.wired = True
-        names = tuple(name for name in WANTED[self.tab] if name in self.inputs)
+        names = (
+            *(name for name in WANTED[self.tab] if name in self.inputs),
+            *(name for name in self.inputs if name not in WANTED[self.tab]),  # ADetailer's fields
+        )
         watched = self.components + [self.inputs[name] for name in names]
         refresh = functools.partial(panel_html, self.tab, names)
         for component in watched:

@@ -112,3 +112,49 @@ def test_building_the_panel_and_its_first_status_never_load_the_model(script, mo
     assert "<p>" in initial()
     values = panel_values(components, enabled=True, positive="2")
     assert "⚠" not in fire(components[1], values)
+
+
+def adetailer_fields(tab="txt2img", tabs=2):
+    """ADetailer's fields as its ``aaaaaa/ui.py`` names them (elem_id(): the 2nd tab's end in "_2nd")."""
+    fields = {f"script_{tab}_adetailer_ad_main_accordion-checkbox": gr.Checkbox(value=False)}
+    for n in range(tabs):
+        end = "" if n == 0 else "_2nd"
+        fields |= {
+            f"script_{tab}_adetailer_ad_tab_enable{end}": gr.Checkbox(value=True),
+            f"script_{tab}_adetailer_ad_model{end}": gr.Textbox(
+                value="face_yolov8n.pt" if n == 0 else "None"
+            ),
+            f"script_{tab}_adetailer_ad_use_clip_skip{end}": gr.Checkbox(value=False),
+            f"script_{tab}_adetailer_ad_clip_skip{end}": gr.Slider(value=1),
+        }
+    return fields
+
+
+@pytest.mark.parametrize("tab", ["txt2img", "img2img"])
+def test_the_status_line_says_what_adetailers_passes_use(script, tab):
+    theirs = adetailer_fields(tab)
+    own = TXT2IMG if tab == "txt2img" else IMG2IMG
+    components = build(script, {**theirs, **own}, is_img2img=tab == "img2img")
+    (listener,) = [e for e in gr.EVENTS if e[0] is theirs[f"script_{tab}_adetailer_ad_use_clip_skip"]]
+    assert set(map(id, theirs.values())) <= set(map(id, listener[3]))  # its fields update the line
+    values = panel_values(components, enabled=True, positive="2")
+
+    def shown(**changes):
+        given = dict(values)
+        for field, value in changes.items():
+            given[id(theirs[f"script_{tab}_adetailer_{field}"])] = value
+        return fire(components[0], given)
+
+    assert "ADetailer" not in shown()  # ADetailer off
+    assert "ADetailer 1st: the image's skip" in shown(**{"ad_main_accordion-checkbox": True})
+    on = {"ad_main_accordion-checkbox": True, "ad_use_clip_skip": True, "ad_clip_skip": 3}
+    assert "ADetailer 1st: its own CLIP skip 3 (its Use separate CLIP skip is on)" in shown(**on)
+    both = shown(**on, ad_model_2nd="mediapipe_face_full")
+    assert "(its Use separate CLIP skip is on); ADetailer 2nd: the image's skip" in both
+    assert "2nd" not in shown(**on, ad_model_2nd="mediapipe_face_full", ad_tab_enable_2nd=False)
+
+
+def test_adetailer_fields_of_the_other_tab_are_not_read(script):
+    components = build(script, {**adetailer_fields("img2img"), **TXT2IMG})
+    (listener,) = [e for e in gr.EVENTS if e[0] is components[0] and e[1] == "change"]
+    assert listener[3] == components + list(TXT2IMG.values())
