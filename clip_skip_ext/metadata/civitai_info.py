@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .family import FamilyHint, family_from_civitai_base_model
 from .hashes import normalize_sha256
-from .jsonfile import read_json_object
+from .jsonfile import beside, read_json_object
 from .recommendation import Finding, Recommendation, format_skip, parse_skip
 from .safetensors_header import MetadataError
 
@@ -45,8 +45,7 @@ IMAGE_KEYS = ("Clip skip", "clipSkip")  # A1111 infotext key; Civitai generator 
 
 def civitai_info_path(model_path: str | os.PathLike[str]) -> Path:
     """``<model without extension>.civitai.info``."""
-    base, _ = os.path.splitext(os.fspath(model_path))
-    return Path(base + INFO_SUFFIX)
+    return beside(model_path, INFO_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -251,8 +250,7 @@ def load_civitai_info(model_path: str | os.PathLike[str]) -> CivitaiInfo | None:
         return CivitaiInfo(
             path, checked_version(path, read_json_object(path, "the Civitai Helper info file"))
         )
-    base, _ = os.path.splitext(os.fspath(model_path))
-    api = Path(base + API_INFO_SUFFIX)
+    api = beside(model_path, API_INFO_SUFFIX)
     if not api.is_file():
         return None
     item = read_json_object(api, "the CivitAI Browser+ api_info file")

@@ -37,6 +37,7 @@ from .hashes import (
 from .header_source import read_header_values
 from .heuristics import guess_from_name
 from .image_history import ImageHistory
+from .jsonfile import beside
 from .lora_manager import LoraManagerFile, load_lora_manager
 from .overrides import OverrideStore
 from .recommendation import Finding, Recommendation, format_skip
@@ -52,8 +53,7 @@ COMPANION_SUFFIXES = (".json", ".civitai.info", ".api_info.json", ".metadata.jso
 
 def companion_files(model_path: str | os.PathLike[str]) -> list[Path]:
     """The paths of the files beside ``model_path`` that ``lookup`` reads, whether or not they exist."""
-    base, _ = os.path.splitext(os.fspath(model_path))
-    return [Path(base + suffix) for suffix in COMPANION_SUFFIXES]
+    return [beside(model_path, suffix) for suffix in COMPANION_SUFFIXES]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .jsonfile import read_text_file
+from .jsonfile import beside, read_text_file
 from .recommendation import Finding, Recommendation, format_skip
 
 CONFIDENCE = 0.3
@@ -146,8 +146,7 @@ def read_descriptions(texts: list[tuple[str, str]]) -> Finding:
 
 def description_text_path(model_path: str | os.PathLike[str]) -> Path:
     """``<model without extension>.description.txt``."""
-    base, _ = os.path.splitext(os.fspath(model_path))
-    return Path(base + TEXT_SUFFIX)
+    return beside(model_path, TEXT_SUFFIX)
 
 
 def read_description_file(model_path: str | os.PathLike[str]) -> list[tuple[str, str]]:

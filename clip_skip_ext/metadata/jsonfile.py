@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from .safetensors_header import MetadataError, open_regular
 
 # Civitai Helper's .civitai.info files hold a whole API response (descriptions, image lists): tens or
 # hundreds of KB. Anything past this is not a metadata file we want to parse.
 MAX_JSON_BYTES = 32 * 1024 * 1024
+
+
+def beside(model_path: str | os.PathLike[str], suffix: str) -> Path:
+    """``<model without extension><suffix>``: where the tools keep a model's companion files."""
+    base, _ = os.path.splitext(os.fspath(model_path))
+    return Path(base + suffix)
 
 
 def read_text_file(path: str | os.PathLike[str], what: str, max_bytes: int = MAX_JSON_BYTES) -> str:

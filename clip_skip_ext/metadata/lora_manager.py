@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .civitai_info import CivitaiInfo, checked_version
 from .family import NOTHING, FamilyHint, family_from_civitai_base_model
-from .jsonfile import read_json_object
+from .jsonfile import beside, read_json_object
 from .recommendation import Finding, Recommendation, format_skip, parse_skip
 from .safetensors_header import MetadataError
 
@@ -37,8 +37,7 @@ MAX_USAGE_TIPS_CHARS = 100_000
 
 def lora_manager_path(model_path: str | os.PathLike[str]) -> Path:
     """``<model without extension>.metadata.json``."""
-    base, _ = os.path.splitext(os.fspath(model_path))
-    return Path(base + SUFFIX)
+    return beside(model_path, SUFFIX)
 
 
 @dataclass(frozen=True)

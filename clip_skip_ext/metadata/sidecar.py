@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..conventions import HOST_NAMES, HOSTS
 from .family import family_from_sd_version
-from .jsonfile import read_json_object
+from .jsonfile import beside, read_json_object
 from .recommendation import Finding, Recommendation, format_skip, parse_skip
 from .safetensors_header import MetadataError
 
@@ -31,8 +31,7 @@ CONFIDENCE = 0.9
 
 def sidecar_path(model_path: str | os.PathLike[str]) -> Path:
     """``<model without extension>.json``, where the host keeps its user metadata."""
-    base, _ = os.path.splitext(os.fspath(model_path))
-    return Path(base + ".json")
+    return beside(model_path, ".json")
 
 
 def _squash(key: str) -> str:

@@ -16,26 +16,9 @@ PROMPTS = {"prompt": "a photo of a cat", "negative_prompt": "blurry", "steps": 2
 @pytest.fixture
 def known_default(tmp_path, monkeypatch, sd1_model):
     """The loaded SD1 checkpoint's header says clip skip 2 (modelspec.encoder_layer, kohya numbering)."""
-    path = tmp_path / "models" / "Stable-diffusion" / "anime.safetensors"
-    path.parent.mkdir(parents=True)
-    save_file(
-        {"cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(4)},
-        str(path),
-        metadata={"modelspec.encoder_layer": "2"},
-    )
-    monkeypatch.setattr(paths_internal, "data_path", str(tmp_path))
-    monkeypatch.setattr(sd_models, "model_path", str(path.parent))
-    monkeypatch.setattr(
-        shared,
-        "cmd_opts",
-        SimpleNamespace(ckpt_dir=None, lora_dir=str(tmp_path), no_hashing=True),
-        raising=False,
-    )
-    info = sd_models.CheckpointInfo(str(path))
-    monkeypatch.setattr(sd1_model, "sd_checkpoint_info", info)
-    checkpoint.clear_cache()
+    _plain_checkpoint(tmp_path, monkeypatch, sd1_model, "anime", {"modelspec.encoder_layer": "2"})
     lora.clear_cache()
-    yield info
+    yield sd1_model.sd_checkpoint_info
     checkpoint.clear_cache()
     lora.clear_cache()
 
@@ -93,10 +76,11 @@ def test_save_and_forget_change_what_applies(script, known_default):
 # ---- issue 14's sources in a generation -------------------------------------------------------------
 
 
-def _plain_checkpoint(tmp_path, monkeypatch, sd1_model, name="plain"):
+def _plain_checkpoint(tmp_path, monkeypatch, sd1_model, name="plain", metadata=None):
     path = tmp_path / "models" / "Stable-diffusion" / f"{name}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(4)}, str(path))
+    tensors = {"cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(4)}
+    save_file(tensors, str(path), metadata=metadata)
     monkeypatch.setattr(paths_internal, "data_path", str(tmp_path))
     monkeypatch.setattr(sd_models, "model_path", str(path.parent))
     monkeypatch.setattr(
