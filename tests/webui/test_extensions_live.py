@@ -1,6 +1,8 @@
 """Tier 3, issue 15: ADetailer, Dynamic Prompts and Regional Prompter installed beside the extension on
 the live WebUI at CLIP_SKIP_WEBUI_URL. Each test is skipped when its extension is not installed there
-(``/sdapi/v1/scripts``). Script args come from the host's ``/sdapi/v1/script-info``.
+(``/sdapi/v1/scripts``). Script args come from the host's ``/sdapi/v1/script-info``. The wildcard
+test writes a file into Dynamic Prompts' wildcards folder, given by CLIP_SKIP_WILDCARDS when the host
+runs on this machine.
 
 ADetailer needs a face: scikit-image's astronaut (``skimage.data.astronaut()``; the test is skipped
 without scikit-image) as the img2img init image, found by the mediapipe face detector that ships
@@ -17,12 +19,15 @@ import base64
 import functools
 import io
 import json
+import os
+from pathlib import Path
 
 import pytest
 from test_live import BASE, URL, call, images, infotext, pixels
 
 pytestmark = [pytest.mark.webui, pytest.mark.skipif(not URL, reason="CLIP_SKIP_WEBUI_URL is not set")]
 TITLE = "Clip Skip Control"
+WILDCARDS = os.environ.get("CLIP_SKIP_WILDCARDS", "")  # Dynamic Prompts' wildcards folder, on this machine
 
 
 @functools.cache
@@ -181,6 +186,41 @@ def test_dynamic_prompts_variants_of_directives():
         assert images(ours)[index] == images(alone)[0], f"image {index} is not at skip {skip}"
         assert "Clip skip source: prompt" in infotext(ours, index)
         assert f"<clipskip:{skip}>" in infotext(ours, index)  # pasting the image gives its skip back
+
+
+@needs("dynamic prompts v2.17.1")
+@pytest.mark.skipif(
+    not WILDCARDS, reason="CLIP_SKIP_WILDCARDS (Dynamic Prompts' wildcards folder) is not set"
+)
+def test_a_wildcard_file_may_carry_directives():
+    # A wildcard file on the host's machine (Dynamic Prompts' wildcards folder, its option
+    # wildcard_dir), each line with its own directive; removed afterwards.
+    name = f"clip_skip_test_{os.getpid()}"
+    path = Path(WILDCARDS) / f"{name}.txt"
+    path.write_text("<clipskip:2> a photo of a cat\n<clipskip:1> a photo of a cat\n", encoding="utf-8")
+    try:
+        dynamic = args_of("dynamic prompts v2.17.1", Combinatorial_generation=True)
+        ours = generate(
+            "txt2img",
+            1,
+            {TITLE: panel(None), "dynamic prompts v2.17.1": dynamic},
+            prompt=f"__{name}__",
+            batch_size=2,
+        )
+    finally:
+        path.unlink()
+    details = json.loads(ours["info"])
+    assert details["all_prompts"] == ["<clipskip:2> a photo of a cat", "<clipskip:1> a photo of a cat"]
+    off = args_of("dynamic prompts v2.17.1", Dynamic_Prompts_enabled=False)
+    for index, skip in enumerate((2, 1)):
+        alone = generate(
+            "txt2img",
+            skip,
+            {TITLE: panel(None), "dynamic prompts v2.17.1": off},
+            prompt=" a photo of a cat",
+            seed=details["all_seeds"][index],
+        )
+        assert images(ours)[index] == images(alone)[0], f"image {index} is not at skip {skip}"
 
 
 # ---- Regional Prompter ------------------------------------------------------------------------------------
