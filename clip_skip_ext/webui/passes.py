@@ -58,27 +58,34 @@ def is_inner(p: Any) -> bool:
     return bool(getattr(p, "_ad_inner", False))
 
 
+def _job() -> Any:
+    return _JOB["job"]() if "job" in _JOB else None
+
+
 def begin(p: Any) -> None:
-    """Remember ``p`` as the generation whose images extra passes follow. ADetailer calls the
-    image's scripts again on a shallow ``copy(p)`` after its passes (``!adetailer.py:923-927``):
-    a copy sharing the job's ``extra_generation_params`` is not a new job."""
-    if is_inner(p):
-        return
-    current = _JOB["job"]() if "job" in _JOB else None
-    if (
-        current is not None
-        and current is not p
-        and current.extra_generation_params is p.extra_generation_params
-    ):
-        return
-    _JOB["job"] = weakref.ref(p)
+    """Remember ``p`` as the generation whose images extra passes follow."""
+    if not is_inner(p):
+        _JOB["job"] = weakref.ref(p)
+
+
+def is_copy(p: Any) -> bool:
+    """True for a shallow copy of the running generation's ``p``: ADetailer calls the image's
+    scripts' ``process`` again on one after its passes (``!adetailer.py:923-927``). It carries the
+    job's plan already; planning again would rewrite the job's infotext (the copy shares its
+    ``extra_generation_params``) and drop what the detail passes wrote there. An XYZ cell is a copy
+    of a ``p`` that was never processed: it carries no plan."""
+    current = _job()
+    plan = getattr(current, PLAN_ATTR, None)
+    return (
+        current is not None and current is not p and plan is not None and getattr(p, PLAN_ATTR, None) is plan
+    )
 
 
 def follow(p: Any) -> None:
     """Make ADetailer's detail pass ``p`` use the skip of the image it repaints (see the module)."""
     if not is_inner(p) or isinstance(p.get_conds_with_caching, ConditioningHook):
         return
-    outer = _JOB["job"]() if "job" in _JOB else None
+    outer = _job()
     plan = getattr(outer, PLAN_ATTR, None)
     if outer is None or plan is None:
         return

@@ -82,7 +82,7 @@ class Script(scripts.Script):
             self.__dict__.setdefault("_seen", {})[name] = component
 
     def process(self, p, *args) -> None:
-        if passes.is_inner(p):  # ADetailer's detail pass follows its image (passes.follow)
+        if passes.is_inner(p) or passes.is_copy(p):  # ADetailer's pass follows its image (passes.follow)
             return
         self._plan(p, args)
         passes.begin(p)

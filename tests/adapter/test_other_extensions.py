@@ -1,6 +1,8 @@
 """Issue 15: the skip holds in ADetailer's detail pass, Dynamic Prompts' variants and Regional
 Prompter's re-runs (fakes of what each does: tests/fake_host/extensions/)."""
 
+from copy import copy
+
 import pytest
 import torch
 from extensions.fake_adetailer import AfterDetailerScript
@@ -106,6 +108,28 @@ def test_adetailers_separate_clip_skip_wins_and_the_infotext_says_so(script):
     assert p.extra_generation_params[passes.ADETAILER_KEY] == (
         "ADetailer's own 1 (its Use separate CLIP skip is on)"
     )
+
+
+def test_adetailers_copies_of_the_image_p_keep_the_infotext(script):
+    # The fake calls process(copy_p) after its passes, as ADetailer does: the copy is not planned
+    # again, so the key the detail pass wrote stays in every image's infotext.
+    ad = AfterDetailerScript()
+    _, record = txt2img([script, ad], [True, "2"], batch_size=2)
+    assert [info[passes.ADETAILER_KEY] for info in record["infotexts"]] == ["same as the image (2)"] * 2
+    assert_calls(ad.passes[1], detail_at(2))
+
+
+def test_in_xyz_cells_the_detail_pass_follows_each_cell(script):
+    # XYZ runs shallow copies of one p that is never processed (xyz_grid.py cell(): copy(p)); they
+    # share its extra_generation_params, and each cell is its own job.
+    ad = AfterDetailerScript()
+    base = processing.StableDiffusionProcessingTxt2Img(script_args=[], scripts=[script, ad], **PROMPTS)
+    for value in ("3", "1"):
+        cell = copy(base)
+        cell.script_args = [True, value]
+        record = processing.process_images(cell)
+        assert_calls(ad.passes[-1], detail_at(int(value)))
+        assert record["infotexts"][0][passes.ADETAILER_KEY] == f"same as the image ({value})"
 
 
 def test_whitelisted_the_script_does_not_plan_the_detail_pass_twice(script):

@@ -124,7 +124,7 @@ def test_adetailers_detail_pass_uses_the_panels_skip():
     ours = face(1, "2")  # panel 2 over the host's 1
     text = infotext(ours)
     assert "ADetailer model: mediapipe_face_full" in text, text  # a face was found and repainted
-    assert 'Clip skip ADetailer: "same as the image (2)"' in text, text
+    assert "Clip skip ADetailer: same as the image (2)" in text, text
     host = face(2, None)  # the host's own 2 for both passes
     assert images(ours) == images(host)
     # What the detail pass did before (face at the host's 1, the image at 2) is another image:
@@ -138,7 +138,7 @@ def test_adetailers_detail_pass_uses_the_panels_skip():
 def test_adetailers_separate_clip_skip_wins_and_is_named():
     ours = face(1, "2", separate=3)
     text = infotext(ours)
-    assert 'Clip skip ADetailer: "ADetailer\'s own 3 (its Use separate CLIP skip is on)"' in text, text
+    assert "Clip skip ADetailer: ADetailer's own 3 (its Use separate CLIP skip is on)" in text, text
     assert images(ours) == images(face(2, None, separate=3))
     options = call("/sdapi/v1/options")[1]
     assert options.get("ad_script_names", "").split(",").count("clip_skip") == 0  # never joined
@@ -159,36 +159,49 @@ def test_the_status_line_reads_adetailers_fields(tab):
 # ---- Dynamic Prompts --------------------------------------------------------------------------------------
 
 
-@needs("dynamic prompts v2.17.1")
+DYNAMIC = "dynamic prompts v2.17.1"
+
+
+def at_host_skip(skip: int, seeds: list[int]) -> list[bytes]:
+    """The batch at the host's own ``skip``, Dynamic Prompts off, the same seeds: a batch of the same
+    size, since the model's batched arithmetic differs in the last bit from one image alone."""
+    assert seeds == list(range(seeds[0], seeds[0] + len(seeds))), seeds  # the host's seed, seed + 1, ...
+    off = args_of(DYNAMIC, Dynamic_Prompts_enabled=False)
+    answer = generate(
+        "txt2img",
+        skip,
+        {TITLE: panel(None), DYNAMIC: off},
+        prompt=" a photo of a cat",
+        seed=seeds[0],
+        batch_size=len(seeds),
+    )
+    return images(answer)
+
+
+def check_each_image(ours: dict, skips: tuple[int, ...]) -> None:
+    seeds = json.loads(ours["info"])["all_seeds"]
+    for index, skip in enumerate(skips):
+        assert images(ours)[index] == at_host_skip(skip, seeds)[index], f"image {index} is not at skip {skip}"
+        assert "Clip skip source: prompt" in infotext(ours, index)
+        assert f"<clipskip:{skip}>" in infotext(ours, index)  # pasting the image gives its skip back
+
+
+@needs(DYNAMIC)
 def test_dynamic_prompts_variants_of_directives():
-    dynamic = args_of("dynamic prompts v2.17.1", Combinatorial_generation=True)
+    combinatorial = args_of(DYNAMIC, Combinatorial_generation=True)
     ours = generate(
         "txt2img",
         1,
-        {TITLE: panel(None), "dynamic prompts v2.17.1": dynamic},
+        {TITLE: panel(None), DYNAMIC: combinatorial},
         prompt="{<clipskip:1>|<clipskip:2>} a photo of a cat",
         batch_size=2,
     )
     details = json.loads(ours["info"])
     assert details["all_prompts"] == ["<clipskip:1> a photo of a cat", "<clipskip:2> a photo of a cat"]
-    seeds = details["all_seeds"]
-    for index, skip in enumerate((1, 2)):
-        alone = generate(
-            "txt2img",
-            skip,
-            {
-                TITLE: panel(None),
-                "dynamic prompts v2.17.1": args_of("dynamic prompts v2.17.1", Dynamic_Prompts_enabled=False),
-            },
-            prompt=" a photo of a cat",
-            seed=seeds[index],
-        )
-        assert images(ours)[index] == images(alone)[0], f"image {index} is not at skip {skip}"
-        assert "Clip skip source: prompt" in infotext(ours, index)
-        assert f"<clipskip:{skip}>" in infotext(ours, index)  # pasting the image gives its skip back
+    check_each_image(ours, (1, 2))
 
 
-@needs("dynamic prompts v2.17.1")
+@needs(DYNAMIC)
 @pytest.mark.skipif(
     not WILDCARDS, reason="CLIP_SKIP_WILDCARDS (Dynamic Prompts' wildcards folder) is not set"
 )
@@ -197,30 +210,18 @@ def test_a_wildcard_file_may_carry_directives():
     # wildcard_dir), each line with its own directive; removed afterwards.
     name = f"clip_skip_test_{os.getpid()}"
     path = Path(WILDCARDS) / f"{name}.txt"
-    path.write_text("<clipskip:2> a photo of a cat\n<clipskip:1> a photo of a cat\n", encoding="utf-8")
+    lines = "<clipskip:1> a photo of a cat\n<clipskip:2> a photo of a cat\n"  # in its sorted order
+    path.write_text(lines, encoding="utf-8")
     try:
-        dynamic = args_of("dynamic prompts v2.17.1", Combinatorial_generation=True)
+        combinatorial = args_of(DYNAMIC, Combinatorial_generation=True)
         ours = generate(
-            "txt2img",
-            1,
-            {TITLE: panel(None), "dynamic prompts v2.17.1": dynamic},
-            prompt=f"__{name}__",
-            batch_size=2,
+            "txt2img", 1, {TITLE: panel(None), DYNAMIC: combinatorial}, prompt=f"__{name}__", batch_size=2
         )
     finally:
         path.unlink()
     details = json.loads(ours["info"])
-    assert details["all_prompts"] == ["<clipskip:2> a photo of a cat", "<clipskip:1> a photo of a cat"]
-    off = args_of("dynamic prompts v2.17.1", Dynamic_Prompts_enabled=False)
-    for index, skip in enumerate((2, 1)):
-        alone = generate(
-            "txt2img",
-            skip,
-            {TITLE: panel(None), "dynamic prompts v2.17.1": off},
-            prompt=" a photo of a cat",
-            seed=details["all_seeds"][index],
-        )
-        assert images(ours)[index] == images(alone)[0], f"image {index} is not at skip {skip}"
+    assert details["all_prompts"] == lines.splitlines()
+    check_each_image(ours, (1, 2))
 
 
 # ---- Regional Prompter ------------------------------------------------------------------------------------

@@ -7,8 +7,12 @@ tab's ``ad_prompt`` or ``p.all_prompts[i]`` (``get_prompt`` :309-328), the negat
 ``extra_generation_params`` is a copy without callables (:544, aaaaaa/helper.py:68); scripts are the
 whitelisted file stems only (``script_filter`` :448-475; default list adetailer/args.py:275-283),
 with the whole ``script_args`` list (:450); ``_ad_inner``/``_ad_disabled`` mark it (:554-555);
-``process_images(p2)`` runs it (:873). Its steps: ``ad_steps`` when set, else the image's (:351-393)."""
+``process_images(p2)`` runs it (:873). Its steps: ``ad_steps`` when set, else the image's (:351-393).
+Around its passes it calls the image's scripts again on shallow copies of ``p`` (which share its
+``extra_generation_params``): ``postprocess(copy(p), dummy)`` before them for the batch's first image
+(:906-909), ``before_process(copy_p)`` and ``process(copy_p)`` after them for its last (:923-927)."""
 
+from copy import copy
 from pathlib import Path
 
 from modules import processing, scripts
@@ -33,6 +37,9 @@ class AfterDetailerScript(scripts.Script):
         if getattr(p, "_ad_disabled", False):
             return
         i = p.iteration * p.batch_size + p.batch_index
+        if p.batch_index == 0:  # need_call_postprocess
+            for script in p.scripts:
+                script.postprocess(copy(p), None, *p.script_args)
         override = {"CLIP_stop_at_last_layers": self.clip_skip} if self.use_clip_skip else {}
         names = {name.strip() for name in self.names.split(",")}
         inner = processing.StableDiffusionProcessingImg2Img(
@@ -51,3 +58,8 @@ class AfterDetailerScript(scripts.Script):
         inner._ad_inner = True
         self.inner.append(inner)
         self.passes.append(processing.process_images(inner)["first"][0])
+        if p.batch_index == p.batch_size - 1:  # need_call_process
+            copy_p = copy(p)
+            for script in p.scripts:
+                getattr(script, "before_process", lambda *_: None)(copy_p, *p.script_args)
+                script.process(copy_p, *p.script_args)
