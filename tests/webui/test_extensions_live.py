@@ -147,13 +147,42 @@ def test_adetailers_separate_clip_skip_wins_and_is_named():
 @needs("adetailer")
 @pytest.mark.parametrize("tab", ["txt2img", "img2img"])
 def test_the_status_line_reads_adetailers_fields(tab):
-    # The page's own wiring (Gradio's /config): the status line's change listener reads ADetailer's
-    # "Use separate CLIP skip" and its slider (tests/adapter/test_panel.py checks the text).
+    # The page's own wiring (Gradio's /config): the status line's refresh reads ADetailer's fields;
+    # then that refresh is run as the page runs it (/run/predict, Gradio 3.41) with its fields set.
     _, config = call("/config")
+    components = {c["id"]: c for c in config["components"]}
     ids = {c.get("props", {}).get("elem_id"): c["id"] for c in config["components"]}
-    status = ids[f"clip_skip_{tab}_status"]
+    status, refresh = ids[f"clip_skip_{tab}_status"], ids[f"clip_skip_{tab}_refresh"]
     theirs = {ids[f"script_{tab}_adetailer_ad_use_clip_skip"], ids[f"script_{tab}_adetailer_ad_clip_skip"]}
-    assert any(status in d["outputs"] and theirs <= set(d["inputs"]) for d in config["dependencies"])
+    index, wired = next(
+        (i, d)
+        for i, d in enumerate(config["dependencies"])
+        if status in d["outputs"]
+        and any(refresh in (t if isinstance(t, list) else [t]) for t in d["targets"])
+    )
+    assert theirs <= set(wired["inputs"])
+
+    def line(**fields) -> str:
+        given = {f"clip_skip_{tab}_enabled-checkbox": True, f"clip_skip_{tab}_positive": "2", **fields}
+        data = [
+            given.get(components[c]["props"].get("elem_id"), components[c]["props"].get("value"))
+            for c in wired["inputs"]
+        ]
+        code, answer = call("/run/predict", {"fn_index": index, "data": data})
+        if code == 404:
+            pytest.skip("this Gradio has no /run/predict")
+        assert code == 200, answer
+        return answer["data"][0].split("<svg")[0]
+
+    ad = f"script_{tab}_adetailer_"
+    assert "ADetailer" not in line()
+    assert "ADetailer 1st: the image&#x27;s skip" in line(**{ad + "ad_main_accordion-checkbox": True})
+    separate = {
+        ad + "ad_main_accordion-checkbox": True,
+        ad + "ad_use_clip_skip": True,
+        ad + "ad_clip_skip": 3,
+    }
+    assert "ADetailer 1st: its own CLIP skip 3 (its Use separate CLIP skip is on)" in line(**separate)
 
 
 # ---- Dynamic Prompts --------------------------------------------------------------------------------------
