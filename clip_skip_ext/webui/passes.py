@@ -129,15 +129,15 @@ def adetailer_note(values: dict[str, Any]) -> str | None:
     if not values.get("ad ad_main_accordion-checkbox 0"):
         return None
     notes = []
-    tabs = sorted({int(name.rsplit(" ", 1)[1]) for name in values if name.startswith("ad ad_model ")})
-    for n in tabs:
-        model = values.get(f"ad ad_model {n}")
-        if not values.get(f"ad ad_tab_enable {n}", True) or model in (None, "None"):
-            continue
-        name = _ORDINALS[n] if n < len(_ORDINALS) else f"{n + 1}th"
-        if values.get(f"ad ad_use_clip_skip {n}"):
-            skip = int(values.get(f"ad ad_clip_skip {n}") or 1)
-            notes.append(f"ADetailer {name}: its own CLIP skip {skip} (its Use separate CLIP skip is on)")
-        else:
-            notes.append(f"ADetailer {name}: the image's skip")
+    n = 0
+    while f"ad ad_model {n}" in values:  # its tabs, in order
+        model = values[f"ad ad_model {n}"]
+        if values.get(f"ad ad_tab_enable {n}", True) and model not in (None, "None"):
+            name = _ORDINALS[n] if n < len(_ORDINALS) else f"{n + 1}th"
+            if values.get(f"ad ad_use_clip_skip {n}"):
+                skip = int(values.get(f"ad ad_clip_skip {n}") or 1)
+                notes.append(f"ADetailer {name}: its own CLIP skip {skip} (its Use separate CLIP skip is on)")
+            else:
+                notes.append(f"ADetailer {name}: the image's skip")
+        n += 1
     return "; ".join(notes) or None

@@ -61,5 +61,5 @@ class AfterDetailerScript(scripts.Script):
         if p.batch_index == p.batch_size - 1:  # need_call_process
             copy_p = copy(p)
             for script in p.scripts:
-                getattr(script, "before_process", lambda *_: None)(copy_p, *p.script_args)
+                script.before_process(copy_p, *p.script_args)
                 script.process(copy_p, *p.script_args)

@@ -21,6 +21,9 @@ class Script:
         return True
 
     # The hooks' no-op defaults (scripts.py:143-285): a script overrides the ones it needs.
+    def before_process(self, p, *args):
+        pass
+
     def process(self, p, *args):
         pass
 
